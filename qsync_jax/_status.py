@@ -1,0 +1,80 @@
+"""Outcome of a solve, as a value: an ``eqx.Enumeration`` whose messages say what to do.
+
+Solves never return plausible-looking numbers when they fail. Inside ``jit``/``vmap`` a status is
+an array of integer codes; ``Status.success`` compares equal to successful entries:
+
+>>> ok = traj.status == qs.Status.success          # boolean array, one per batch point
+>>> qs.status_names(traj.status)   # numpy array of names, e.g. "max_steps_reached"
+"""
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Status(eqx.Enumeration):
+    """Outcome of an integration or steady-state solve."""
+
+    success = ""
+    max_steps_reached = (
+        "The solver reached `max_steps` before the final time. Increase "
+        "`SolverConfig(max_steps=...)`, loosen `rtol`/`atol`, or shorten the run."
+    )
+    diverged = (
+        "The state diverged (non-finite or beyond 1e150). The mean field is "
+        "probably unstable for these parameters; check the rates, the drive and the couplings."
+    )
+    dt_min_reached = (
+        "The step size collapsed below its minimum: the dynamics is too stiff or blowing up. "
+        "Check the parameters, or use a stiff solver in `SolverConfig(solver=...)`."
+    )
+    no_steady_state = (
+        "The drift has an eigenvalue with non-negative real part (an undamped or unstable "
+        "mode, e.g. a dark mode at |xi| = 1 on resonance): no unique steady state exists."
+    )
+    unphysical = (
+        "The covariance violates the uncertainty principle (C + iΩ/2 is not positive "
+        "semidefinite beyond tolerance): the result is not a physical state."
+    )
+    solver_failed = "The differential-equation solver failed; see the Diffrax documentation."
+
+
+def from_diffrax(result: dfx.RESULTS) -> Status:
+    """Translate a Diffrax ``RESULTS`` value (possibly traced and batched) into a ``Status``."""
+    status = Status.where(result == dfx.RESULTS.successful, Status.success, Status.solver_failed)
+    for diffrax_item, item in (
+        (dfx.RESULTS.max_steps_reached, Status.max_steps_reached),
+        (dfx.RESULTS.nonfinite, Status.diverged),
+        (dfx.RESULTS.event_occurred, Status.diverged),
+        (dfx.RESULTS.dt_min_reached, Status.dt_min_reached),
+    ):
+        status = Status.where(result == diffrax_item, item, status)
+    return status
+
+
+def mark_nonfinite(status: Status, tree) -> Status:
+    """Downgrade a successful ``status`` to ``diverged`` where any leaf of ``tree`` is not finite.
+
+    ``tree`` leaves must carry the same leading batch axes as ``status``.
+    """
+    ndim = jnp.ndim(status._value)
+    finite = jnp.asarray(True)
+    for leaf in jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array)):
+        axes = tuple(range(ndim, jnp.ndim(leaf)))
+        finite = finite & jnp.all(jnp.isfinite(leaf), axis=axes)
+    return Status.where((status == Status.success) & ~finite, Status.diverged, status)
+
+
+_NAMES = np.array(list(Status._name_to_item))
+
+
+def status_names(status: Status) -> np.ndarray:
+    """Names of the members of a (batched, concrete) ``status``, e.g. ``"max_steps_reached"``."""
+    return _NAMES[np.asarray(status._value)]
+
+
+def status_message(status: Status) -> str:
+    """The message of a scalar, concrete ``status`` ("" for success)."""
+    return Status._index_to_message[int(status._value)]
