@@ -15,7 +15,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/qsync demo
+	$(BIN)/qsync reproduce all --quick --out figures
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
