@@ -1,0 +1,289 @@
+r"""Two oscillators damped into correlated thermal baths (Bittner & Tyagi, 2025).
+
+The master equation (eqs. (1)–(12) of E. R. Bittner and B. Tyagi, "Noise-induced
+synchronization in coupled quantum oscillators", 2025) is
+
+$$\dot\rho = -i[H, \rho] + \sum_{s=\pm} \big(\mathcal D[L_s] + \mathcal D[L'_s]\big)\rho,\qquad
+  H = \omega_1 a_1^\dagger a_1 + \omega_2 a_2^\dagger a_2 + g(a_1^\dagger a_2 + a_2^\dagger a_1),$$
+
+with $\mathcal D[L]\rho = L\rho L^\dagger - \tfrac12\{L^\dagger L, \rho\}$,
+$L_\pm = \sqrt{(1\pm\xi)/2}\,(L_1 \pm L_2)$, $L'_\pm = \sqrt{(1\pm\xi)/2}\,(L'_1 \pm L'_2)$,
+$L_i = \sqrt{\gamma(\bar n_i + 1)}\,a_i$ and $L'_i = \sqrt{\gamma \bar n_i}\,a_i^\dagger$. Summing
+over ± gives the dissipator $\sum_{ij}\Xi_{ij}(L_i\rho L_j^\dagger - \tfrac12\{L_j^\dagger L_i,
+\rho\})$ (and likewise for L'), Ξ = [[1, ξ], [ξ, 1]]. With the rate matrices
+
+$$\Gamma^\downarrow_{ij} = \gamma\,\Xi_{ij}\sqrt{(\bar n_i+1)(\bar n_j+1)},\qquad
+  \Gamma^\uparrow_{ij} = \gamma\,\Xi_{ij}\sqrt{\bar n_i \bar n_j},\qquad
+  G = \Gamma^\downarrow - \Gamma^\uparrow = \begin{pmatrix}\gamma & \xi\gamma_{12}\\
+  \xi\gamma_{12} & \gamma\end{pmatrix},$$
+
+$\gamma_{12} = \gamma(\sqrt{(\bar n_1+1)(\bar n_2+1)} - \sqrt{\bar n_1\bar n_2})$ (eq. (22)) and
+h = [[ω₁, g], [g, ω₂]], the adjoint master equation gives exactly
+
+$$\frac{d\langle a\rangle}{dt} = K\langle a\rangle,\quad K = -ih - \tfrac12 G,\qquad
+  \frac{dN}{dt} = i[h, N] - \tfrac12(GN + NG) + \Gamma^\uparrow,\quad N_{kl} = \langle a_k^\dagger
+  a_l\rangle,$$
+
+and ⟨a_k a_l⟩ decays without source. In real quadratures (conventions of
+:mod:`qsync_jax._gaussian`) the model is linear with
+
+$$A = -\tfrac12 G\otimes I_2 + h\otimes J,\quad J = \begin{pmatrix}0 & 1\\ -1 & 0\end{pmatrix},
+  \qquad D = \tfrac12(\Gamma^\downarrow + \Gamma^\uparrow)\otimes I_2,\qquad b = 0.$$
+
+The derivation, its brute-force check (QuTiP), and the formulas of the paper that disagree with
+it (eqs. (23), (24), (27)–(34)) are in ``docs/physics-notes.md``.
+
+Stability. The eigenvalues of K are
+$\lambda_\pm = -\gamma/2 - i\bar\omega \pm \tfrac{1}{2}\sqrt{(2ig + \xi\gamma_{12})^2 - \delta^2}$,
+ω̄ = (ω₁+ω₂)/2, δ = ω₁ − ω₂ (those of A are these and their conjugates). Since
+$\gamma_{12} \ge \gamma$ with equality iff n̄₁ = n̄₂, the net damping matrix G is indefinite for
+|ξ| > γ/γ₁₂: with unequal temperatures and strong correlations the correlated thermal
+*gain* channels L'± amplify a normal mode (on resonance, for |ξ|γ₁₂ > γ) and there is no steady
+state. At equal temperatures and ξ = ±1 on resonance one mode is dark (zero damping).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Complex, Float
+
+from .._gaussian import GaussianState
+from ._base import AbstractLinearModel
+
+_J = np.array([[0.0, 1.0], [-1.0, 0.0]])
+
+
+def _is_concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _parameter(name: str, value, pair: bool, check) -> Array:
+    """``value`` as a float array: a scalar, or (``pair``) a scalar or a (2,) array, broadcast.
+
+    ``check(values) -> str | None`` returns what is wrong with concrete values, if anything.
+    """
+    if np.iscomplexobj(value):
+        raise ValueError(f"`{name}` must be real; got {value!r} (shape {jnp.shape(value)}).")
+    arr = jnp.asarray(value, dtype=float)
+    shapes = ((), (2,)) if pair else ((),)
+    if arr.shape not in shapes:
+        expected = "a scalar or shape (2,) (one value per oscillator)" if pair else "a scalar"
+        raise ValueError(f"`{name}` must be {expected}; got shape {arr.shape}.")
+    if _is_concrete(arr):
+        values = np.asarray(arr)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"`{name}` must be finite; got {values} (shape {arr.shape}).")
+        problem = check(values)
+        if problem:
+            raise ValueError(f"`{name}` {problem}; got {values} (shape {arr.shape}).")
+    return jnp.broadcast_to(arr, (2,)) if pair else arr
+
+
+def _unconstrained(values):
+    return None
+
+
+def _positive(values):
+    return None if np.all(values > 0) else "must be > 0"
+
+
+def _nonnegative(values):
+    return None if np.all(values >= 0) else "must be ≥ 0"
+
+
+def _correlation(values):
+    return None if np.all(np.abs(values) <= 1) else "must lie in [-1, 1]"
+
+
+class CorrelatedBathOscillators(AbstractLinearModel):
+    r"""Two exchange-coupled oscillators, each damped at rate γ into a thermal bath n̄ᵢ, with the
+    two dissipation channels correlated by ξ (module docstring for the equations).
+
+    Every parameter is an array leaf, so one compiled function serves all values; a batch of
+    models (e.g. built under ``jax.vmap`` or by :func:`qsync_jax.sweep`) vmaps like any pytree.
+    Modes: oscillator 1 is mode 0, oscillator 2 is mode 1. The default initial state (zero mean,
+    each oscillator thermal at n̄ᵢ) is stationary at ξ = 0, g = 0.
+
+    Derivatives with respect to ``n_th`` are infinite (or NaN) where an occupation is 0: the
+    rates contain √n̄ᵢ.
+    """
+
+    omega: Float[Array, "2"]
+    g: Float[Array, ""]
+    gamma: Float[Array, ""]
+    xi: Float[Array, ""]
+    n_th: Float[Array, "2"]
+
+    def __init__(self, omega, g, gamma, xi, n_th=0.0):
+        """**Arguments:**
+
+        - `omega`: frequencies (ω₁, ω₂), or one value for both.
+        - `g`: exchange coupling g (any sign).
+        - `gamma`: damping rate γ > 0 of each oscillator.
+        - `xi`: correlation ξ ∈ [−1, 1] of the two dissipation channels.
+        - `n_th`: thermal occupations (n̄₁, n̄₂) ≥ 0 of the baths, or one value for both.
+
+        Raises ``ValueError`` naming the argument for wrong shapes, complex or non-finite values,
+        γ ≤ 0, |ξ| > 1 or n̄ < 0 (values are checked when concrete, i.e. not under tracing).
+        """
+        self.omega = _parameter("omega", omega, True, _unconstrained)
+        self.g = _parameter("g", g, False, _unconstrained)
+        self.gamma = _parameter("gamma", gamma, False, _positive)
+        self.xi = _parameter("xi", xi, False, _correlation)
+        self.n_th = _parameter("n_th", n_th, True, _nonnegative)
+
+    @property
+    def n_modes(self) -> int:
+        return 2
+
+    def bath_occupations(self) -> Float[Array, "2"]:
+        return self.n_th
+
+    @property
+    def gamma12(self) -> Float[Array, ""]:
+        """γ₁₂ = γ(√((n̄₁+1)(n̄₂+1)) − √(n̄₁n̄₂)) (eq. (22)): the correlated damping per unit ξ."""
+        n1, n2 = self.n_th[0], self.n_th[1]
+        return self.gamma * (jnp.sqrt((n1 + 1.0) * (n2 + 1.0)) - jnp.sqrt(n1 * n2))
+
+    def _frequency_matrix(self) -> Float[Array, "2 2"]:
+        """h = [[ω₁, g], [g, ω₂]]: H = Σ h_kl a_k† a_l."""
+        return jnp.diag(self.omega) + self.g * (1.0 - jnp.eye(2, dtype=self.omega.dtype))
+
+    def _rates(self) -> tuple[Float[Array, "2 2"], Float[Array, "2 2"]]:
+        """(Γ↓, Γ↑): Γ↓_ij = γ Ξ_ij √((n̄ᵢ+1)(n̄ⱼ+1)), Γ↑_ij = γ Ξ_ij √(n̄ᵢn̄ⱼ)."""
+        eye = jnp.eye(2, dtype=self.xi.dtype)
+        xi_matrix = eye + self.xi * (1.0 - eye)
+        loss, gain = jnp.sqrt(self.n_th + 1.0), jnp.sqrt(self.n_th)
+        return (
+            self.gamma * xi_matrix * jnp.outer(loss, loss),
+            self.gamma * xi_matrix * jnp.outer(gain, gain),
+        )
+
+    def _damping_matrix(self, xi) -> Array:
+        """G(ξ) = [[γ, ξγ₁₂], [ξγ₁₂, γ]] for a real or complex ξ (analytic in ξ)."""
+        xi = jnp.asarray(xi)
+        dtype = xi.dtype if jnp.iscomplexobj(xi) else self.gamma.dtype
+        off = (xi.astype(dtype) * self.gamma12.astype(dtype))[..., None, None]
+        eye = jnp.eye(2, dtype=dtype)
+        return self.gamma.astype(dtype) * eye + off * (1.0 - eye)
+
+    def _drift_at(self, xi) -> Array:
+        """A(ξ) = −½G(ξ)⊗I₂ + h⊗J, analytic in ξ (leading axes of ``xi`` are batch axes)."""
+        G = self._damping_matrix(xi)
+        h = self._frequency_matrix().astype(G.dtype)
+        J = jnp.asarray(_J, dtype=G.dtype)
+        eye = jnp.eye(2, dtype=G.dtype)
+        damping = jnp.einsum("...kl,ij->...kilj", G, eye).reshape(*G.shape[:-2], 4, 4)
+        return -0.5 * damping + jnp.kron(h, J)
+
+    def _block(self, xi, sign: int) -> Complex[Array, "*batch 2 2"]:
+        """The ⟨a⟩ (sign +1: −ih − ½G(ξ)) or ⟨a†⟩ (sign −1: ih − ½G(ξ)) block of A(ξ)."""
+        G = self._damping_matrix(xi).astype(complex)
+        return -sign * 1j * self._frequency_matrix().astype(complex) - 0.5 * G
+
+    def amplitude_matrix(self) -> Complex[Array, "2 2"]:
+        """K = −ih − ½G: d⟨a⟩/dt = K⟨a⟩ for ⟨a⟩ = (⟨a₁⟩, ⟨a₂⟩) (the ⟨a⟩ rows of eq. (21))."""
+        return self._block(self.xi, +1)
+
+    def drift_matrix(self) -> Float[Array, "4 4"]:
+        return self._drift_at(self.xi)
+
+    def drive_vector(self) -> Float[Array, "4"]:
+        return jnp.zeros(4, dtype=self.omega.dtype)
+
+    def diffusion_matrix(self) -> Float[Array, "4 4"]:
+        loss, gain = self._rates()
+        return jnp.kron(0.5 * (loss + gain), jnp.eye(2, dtype=loss.dtype))
+
+
+def drift_spectrum(
+    model: CorrelatedBathOscillators, xi: ArrayLike | None = None
+) -> Complex[Array, "*batch 4"]:
+    r"""Eigenvalues of the drift A(ξ), continued analytically to complex ξ (Fig. 1 of the paper).
+
+    A(ξ) is affine in ξ; for a complex ξ = |ξ|e^{iφ} its eigenvalues are those of the ⟨a⟩ block
+    K(ξ) = −ih − ½G(ξ) and of the ⟨a†⟩ block ih − ½G(ξ) (for real ξ the second set is the complex
+    conjugate of the first). Physical only for real ξ ∈ [−1, 1].
+
+    **Arguments:**
+
+    - `model`: the model; its ``xi`` is used when `xi` is None.
+    - `xi`: real or complex values of ξ, any shape (batch axes of the result).
+
+    **Returns** (..., 4) complex eigenvalues sorted by imaginary part (frequency), then real part
+    (damping rate is −Re λ).
+    """
+    xi = model.xi if xi is None else jnp.asarray(xi)
+    if not jnp.issubdtype(xi.dtype, jnp.inexact):
+        xi = xi.astype(float)
+    if _is_concrete(xi) and not np.all(np.isfinite(np.asarray(xi))):
+        raise ValueError(f"`xi` must be finite; got shape {xi.shape} with non-finite entries.")
+    A = model._drift_at(xi).astype(complex)
+    lam = jnp.linalg.eigvals(A)
+    order = jnp.lexsort((lam.real, lam.imag), axis=-1)
+    return jnp.take_along_axis(lam, order, axis=-1)
+
+
+def exceptional_points(model: CorrelatedBathOscillators) -> Complex[Array, "4"]:
+    r"""The complex values of ξ where two eigenvalues of the continued drift A(ξ) coalesce.
+
+    For each 2×2 block M(ξ) of A(ξ) (⟨a⟩ and ⟨a†⟩), the squared eigenvalue splitting
+    (λ₊ − λ₋)² = (tr M)² − 4 det M is a quadratic polynomial in ξ; it is evaluated at ξ = −1, 0, 1
+    from the blocks, interpolated, and its roots are returned: four points, sorted by real then
+    imaginary part. Closed form: ξ_EP = (±δ ± 2ig)/γ₁₂ — on the real axis at ±ξ_crit = ±δ/γ₁₂ for
+    g = 0, moved off it by ±2g/γ₁₂ for g ≠ 0. On resonance (δ = 0) the roots are double and the
+    block is ∝ I there (its off-diagonal ig + ξγ₁₂/2 vanishes): diabolic points, not exceptional
+    ones — a resonant pair has no exceptional point at any complex ξ. Near double roots the
+    computed roots are accurate to √ε ≈ 1e−8 only.
+    """
+    nodes = jnp.asarray([-1.0, 0.0, 1.0], dtype=model.gamma.dtype)
+    roots = jnp.concatenate(
+        [_quadratic_roots(_splitting(model._block(nodes, sign))) for sign in (+1, -1)]
+    )
+    order = jnp.lexsort((roots.imag, roots.real))
+    return roots[order]
+
+
+def _splitting(M: Complex[Array, "3 2 2"]) -> Complex[Array, "3"]:
+    """(λ₊ − λ₋)² = (tr M)² − 4 det M of each 2×2 matrix."""
+    tr = M[:, 0, 0] + M[:, 1, 1]
+    det = M[:, 0, 0] * M[:, 1, 1] - M[:, 0, 1] * M[:, 1, 0]
+    return tr**2 - 4.0 * det
+
+
+def _quadratic_roots(values: Complex[Array, "3"]) -> Complex[Array, "2"]:
+    """Roots of the quadratic through (−1, v₀), (0, v₁), (1, v₂)."""
+    c0 = values[1]
+    c1 = 0.5 * (values[2] - values[0])
+    c2 = 0.5 * (values[2] + values[0]) - values[1]
+    root = jnp.sqrt(c1**2 - 4.0 * c2 * c0)
+    # Numerically stable pair: q = −(c1 + sign·√disc)/2, roots q/c2 and c0/q.
+    sign = jnp.where(jnp.real(jnp.conj(c1) * root) >= 0, 1.0, -1.0)
+    q = -0.5 * (c1 + sign * root)
+    # q = 0 only when c1 = c0 = 0: a double root at 0 (c2 = γ₁₂² > 0).
+    safe_q = jnp.where(q == 0, 1.0, q)
+    return jnp.stack([q / c2, jnp.where(q == 0, 0.0, c0 / safe_q)])
+
+
+def exchange_current(
+    model: CorrelatedBathOscillators, state: GaussianState
+) -> Float[Array, "*batch"]:
+    r"""Rate at which quanta flow from oscillator 2 to oscillator 1 through the exchange coupling.
+
+    The Hamiltonian part of d⟨a₁†a₁⟩/dt is J = ig⟨a₂†a₁ − a₁†a₂⟩ = 2g Im⟨a₁†a₂⟩
+    = g(⟨x₁p₂⟩ − ⟨p₁x₂⟩) (second moments, mean included); d⟨a₂†a₂⟩/dt has −J. At a steady state
+    J is the heat current between the oscillators (in quanta per unit time; × ω for energy on
+    resonance). The correlated channels add −ξγ₁₂ Re⟨a₁†a₂⟩ to *both* occupations: a collective
+    exchange with the baths, not a flow between the oscillators.
+
+    **Arguments:** `model`, and a ``GaussianState`` of its two modes (leading batch axes allowed).
+    """
+    cov, mean = jnp.asarray(state.cov), jnp.asarray(state.mean)
+    if cov.shape[-2:] != (4, 4) or mean.shape[-1:] != (4,):
+        raise ValueError(
+            f"`state` must be a two-mode GaussianState (mean (..., 4), cov (..., 4, 4)); got mean "
+            f"{mean.shape} and cov {cov.shape}."
+        )
+    x1p2 = cov[..., 0, 3] + mean[..., 0] * mean[..., 3]
+    p1x2 = cov[..., 1, 2] + mean[..., 1] * mean[..., 2]
+    return model.g * (x1p2 - p1x2)

@@ -1,0 +1,127 @@
+r"""Steady states of linear Gaussian models: a differentiable Lyapunov solve.
+
+A linear model (:class:`qsync_jax.AbstractLinearModel`: d⟨u⟩/dt = A⟨u⟩ + b, dC/dt = AC + CAᵀ + D,
+conventions of :mod:`qsync_jax._gaussian`) relaxes to a unique steady state from every initial
+state iff A is Hurwitz (every eigenvalue has Re λ < 0). The steady state is then
+
+$$\bar u = -A^{-1} b,\qquad A C + C A^\top + D = 0.$$
+
+The Lyapunov equation is solved in Kronecker form, (I ⊗ A + A ⊗ I) vec C = −vec D, by an LU
+solve (``jnp.linalg.solve``): exact up to rounding, differentiable (JAX differentiates the LU
+solve implicitly, with no unrolled iterations), and batched by ``vmap``. It costs O(m⁶) time and
+O(m⁴) memory for m = 2n quadratures — microseconds for the two-mode models, fine up to m ≈ 30;
+larger models need a Bartels–Stewart (Schur) solver.
+
+**No unique steady state.** Where the spectral abscissa α = max Re λ(A) satisfies
+α ≥ −10⁻¹⁰·max|λ(A)| (an undamped mode, such as the dark mode of
+:class:`qsync_jax.CorrelatedBathOscillators` at |ξ| = 1 on resonance, or an unstable one), the
+solve reports :attr:`qsync_jax.Status.no_steady_state` instead of returning the meaningless
+solution of the Lyapunov equation: with ``throw=True`` an error is raised (also under ``jit``);
+with ``throw=False`` the state is NaN and the status says why. Close to the threshold the steady
+state is ill-conditioned: its relative error grows like 10⁻¹⁶·max|λ|/|α|.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ._gaussian import GaussianState
+from ._models._base import AbstractLinearModel
+from ._status import Status
+
+STABILITY_RTOL = 1e-10
+"""A drift with max Re λ ≥ −STABILITY_RTOL · max|λ| has no unique steady state."""
+
+
+class SteadyStateSolution(eqx.Module):
+    """Result of :func:`solve_steady_state`.
+
+    - ``state``: the steady ``GaussianState`` (NaN where there is none).
+    - ``status``: :attr:`Status.success` or :attr:`Status.no_steady_state`.
+    - ``spectral_abscissa``: max Re λ(A), the slowest relaxation rate with its sign flipped
+      (negative for a stable model; its inverse magnitude is the relaxation time).
+    """
+
+    state: GaussianState
+    status: Status
+    spectral_abscissa: Float[Array, ""]
+
+
+def solve_lyapunov(
+    A: Float[Array, "*batch m m"], D: Float[Array, "*batch m m"]
+) -> Float[Array, "*batch m m"]:
+    r"""The solution C of A C + C Aᵀ + D = 0 (Kronecker form, LU; differentiable).
+
+    Unique iff no two eigenvalues of A sum to zero; for a Hurwitz A and D = Dᵀ ⪰ 0 it is the
+    stationary covariance $C = \int_0^\infty e^{At} D e^{A^\top t} dt$. Leading axes are batch
+    axes. (SciPy's ``solve_continuous_lyapunov(A, Q)`` solves A X + X Aᴴ = Q, i.e. Q = −D.)
+    """
+    A, D = jnp.asarray(A), jnp.asarray(D)
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2] or D.shape != A.shape:
+        raise ValueError(
+            f"`A` and `D` must be square matrices of the same shape (..., m, m); got A "
+            f"{A.shape} and D {D.shape}."
+        )
+    m = A.shape[-1]
+    eye = jnp.eye(m, dtype=A.dtype)
+    # Row-major vec: vec(AC)_{ij} = A_ik C_kj, vec(CAᵀ)_{ij} = C_il A_jl.
+    kron = jnp.einsum("...ik,jl->...ijkl", A, eye) + jnp.einsum("ik,...jl->...ijkl", eye, A)
+    kron = kron.reshape(*A.shape[:-2], m * m, m * m)
+    vec = jnp.linalg.solve(kron, -D.reshape(*D.shape[:-2], m * m, 1))
+    return vec.reshape(D.shape)
+
+
+@eqx.filter_jit
+def _solve(model: AbstractLinearModel, throw: bool) -> SteadyStateSolution:
+    A, b, D = model.drift_matrix(), model.drive_vector(), model.diffusion_matrix()
+    lam = jnp.linalg.eigvals(jax.lax.stop_gradient(A))
+    abscissa = jnp.max(lam.real)
+    ok = abscissa < -STABILITY_RTOL * jnp.max(jnp.abs(lam))
+    status = Status.where(ok, Status.success, Status.no_steady_state)
+    # Solve with a harmless drift where there is no steady state (no NaN in any gradient).
+    A = jnp.where(ok, A, -jnp.eye(A.shape[-1], dtype=A.dtype))
+    C = solve_lyapunov(A, D)
+    mean = jnp.linalg.solve(A, -b)
+    nan = jnp.asarray(jnp.nan, dtype=C.dtype)
+    state = GaussianState(
+        mean=jnp.where(ok, mean, nan), cov=jnp.where(ok, 0.5 * (C + C.T), nan)
+    )
+    if throw:
+        state = status.error_if(state, status != Status.success)
+    return SteadyStateSolution(state=state, status=status, spectral_abscissa=abscissa)
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, AbstractLinearModel):
+        raise ValueError(
+            f"`model` must be a linear model (an AbstractLinearModel, e.g. "
+            f"CorrelatedBathOscillators); got {type(model).__name__}."
+        )
+
+
+def solve_steady_state(
+    model: AbstractLinearModel, *, throw: bool = True
+) -> SteadyStateSolution:
+    """Steady state of a linear model, with its status and spectral abscissa.
+
+    **Main argument:** ``model``, any :class:`qsync_jax.AbstractLinearModel`.
+
+    **Other argument:** ``throw``: raise where there is no unique steady state (default); with
+    ``throw=False`` such points get a NaN state and ``Status.no_steady_state`` (use this under
+    ``vmap`` over parameters, where one failing point would otherwise abort the batch).
+
+    Works under ``jax.jit``, ``jax.vmap`` (over a batch of models) and ``jax.grad``.
+    """
+    _check_model(model)
+    return _solve(model, throw)
+
+
+def steady_state(model: AbstractLinearModel, *, throw: bool = True) -> GaussianState:
+    """The steady ``GaussianState`` of a linear model (:func:`solve_steady_state`'s ``state``).
+
+    Mean −A⁻¹b and covariance C with A C + C Aᵀ + D = 0 (module docstring). Raises where the
+    drift has an eigenvalue with Re λ ≥ 0 (no unique steady state); with ``throw=False`` returns
+    a NaN state there instead.
+    """
+    return solve_steady_state(model, throw=throw).state
