@@ -16,15 +16,18 @@ Failures are values: every result carries a :class:`qsync_jax.Status`; with ``th
 (the default) a failed solve raises an error with that status's message instead.
 """
 
+import os
 from collections.abc import Callable
 
 import diffrax as dfx
 import equinox as eqx
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PyTree
 
+from ._bloch import BlochRing, select_path
 from ._gaussian import GaussianState
 from ._models._base import AbstractModel
 from ._status import Status, from_diffrax, mark_nonfinite
@@ -35,8 +38,9 @@ class SolverConfig(eqx.Module):
 
     **Arguments:**
 
-    - ``solver``: a Diffrax solver. The default ``Tsit5`` (5th order, adaptive) was the fastest at
-      ``rtol = atol = 1e-8`` on the optomechanical limit cycles (``benchmarks/``).
+    - ``solver``: a Diffrax solver. The default ``Dopri8`` (8th order, adaptive) takes 4.6× fewer
+      steps than ``Tsit5``/``Dopri5`` at ``rtol = atol = 1e-8`` on the optomechanical limit
+      cycles and is 2.7× faster (``benchmarks/bench_fig2a_point.py``).
     - ``rtol``, ``atol``: relative and absolute tolerances of the PID step-size controller.
     - ``max_steps``: step budget; a solve that needs more ends with ``Status.max_steps_reached``.
       The default covers transients of thousands of mechanical periods at tight tolerances.
@@ -45,7 +49,7 @@ class SolverConfig(eqx.Module):
       memory bounded by checkpointing; ``ForwardMode`` is cheaper for a few parameters).
     """
 
-    solver: dfx.AbstractSolver = dfx.Tsit5()
+    solver: dfx.AbstractSolver = dfx.Dopri8()
     rtol: float = 1e-8
     atol: float = 1e-8
     max_steps: int = eqx.field(static=True, default=1_000_000)
@@ -91,9 +95,23 @@ class TimeAverage(eqx.Module):
     num_steps: Int[Array, ""]
 
 
+SMALL_MATRIX = 8
+"""Up to this size, A·C is a broadcast-and-sum: XLA fuses it into the vector field, while a
+tiny dot product is a separate call whose overhead exceeds its arithmetic (measured in
+``benchmarks/bench_fig2a_point.py``)."""
+
+
+def _matmul(A, C):
+    if A.shape[-1] <= SMALL_MATRIX:
+        return jnp.sum(A[:, :, None] * C[None, :, :], axis=1)
+    return A @ C
+
+
 def _vector_field(t, y: GaussianState, model: AbstractModel) -> GaussianState:
+    if isinstance(model, BlochRing):
+        return model.vector_field(t, y)
     A = model.drift(t, y.mean)
-    AC = A @ y.cov
+    AC = _matmul(A, y.cov)
     return GaussianState(
         mean=model.mean_field(t, y.mean), cov=AC + AC.T + model.diffusion(t, y.mean)
     )
@@ -104,6 +122,8 @@ def _is_concrete(*xs) -> bool:
 
 
 def _check_state0(model: AbstractModel, state0: GaussianState) -> None:
+    if isinstance(model, BlochRing):
+        return model.check_state0(state0)
     dim = 2 * model.n_modes
     if jnp.shape(state0.mean) != (dim,) or jnp.shape(state0.cov) != (dim, dim):
         raise ValueError(
@@ -130,6 +150,39 @@ def _check_times(name: str, ts, t0) -> None:
             raise ValueError(f"{name} must start at or after t0 = {float(t0_np)}; got {ts_np[0]}.")
 
 
+DENSE_STEP_BUFFERS = 16
+"""State-sized arrays one dense step holds at once (Runge–Kutta stages, error estimate, drift and
+its products): the basis of the memory estimate made before a dense solve."""
+
+
+def _check_dense_memory(model, state0, n_saves: int, save) -> None:
+    """``MemoryError``, before any work, when a dense solve cannot fit in memory.
+
+    Estimate: ``DENSE_STEP_BUFFERS`` covariances of (2n)² floats for a step, plus ``n_saves``
+    saved values (full states, or the output of ``save``). The limit is the device's memory
+    where JAX reports it (GPUs), the machine's physical memory otherwise.
+    """
+    if isinstance(model, BlochRing):
+        return
+    dim = 2 * model.n_modes
+    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
+    saved = state0 if save is None else jax.eval_shape(save, jnp.zeros((), float), state0)
+    saved_bytes = sum(
+        int(np.prod(jnp.shape(x))) * jnp.dtype(x.dtype).itemsize
+        for x in jax.tree_util.tree_leaves(saved)
+    )
+    needed = DENSE_STEP_BUFFERS * dim * dim * itemsize + n_saves * saved_bytes
+    stats = jax.devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > limit:
+        raise MemoryError(
+            f"The dense covariance path for {model.n_modes} modes ({dim} × {dim} covariance, "
+            f"{n_saves} saves) needs about {needed / 2**30:.1f} GiB, more than the "
+            f"{limit / 2**30:.1f} GiB available. Use a translation-invariant ring (Bloch path, "
+            f"`path='bloch'`), fewer modes, fewer save times, or `save=` to keep less per save."
+        )
+
+
 def _save_state(t, y, args):
     return y
 
@@ -139,20 +192,31 @@ DIVERGENCE_BOUND = 1e150
 
 
 def _diverged(t, y, args, **kwargs):
-    leaves = jax.tree_util.tree_leaves(y)
-    return jnp.any(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]) > DIVERGENCE_BOUND) | jnp.any(
-        jnp.stack([~jnp.all(jnp.isfinite(x)) for x in leaves])
-    )
+    """Event on the flat state: true once an entry is NaN or beyond DIVERGENCE_BOUND."""
+    return ~(jnp.max(jnp.abs(y)) <= DIVERGENCE_BOUND)
 
 
-def _solve(model, y0, t0, t1, config: SolverConfig, saveat: dfx.SaveAt, terms=None):
+def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_field=None):
+    """One Diffrax solve of the pytree ``y0``, integrated as one flat vector.
+
+    A single flat state keeps every solver stage one fused vector operation (each extra leaf
+    costs time per step). ``save(t, y)`` receives the pytree; it is saved at ``ts``, or at
+    ``t1`` when ``ts`` is None.
+    """
+    flat0, unravel = jax.flatten_util.ravel_pytree(y0)
+    field = _vector_field if vector_field is None else vector_field
+
+    def flat_field(t, y, args):
+        return jax.flatten_util.ravel_pytree(field(t, unravel(y), args))[0]
+
+    saveat = dfx.SaveAt(t1=ts is None, ts=ts, fn=lambda t, y, args: save(t, unravel(y), args))
     return dfx.diffeqsolve(
-        terms if terms is not None else dfx.ODETerm(_vector_field),
+        dfx.ODETerm(flat_field),
         config.solver,
         t0,
         t1,
         config.dt0,
-        y0,
+        flat0,
         args=model,
         saveat=saveat,
         stepsize_controller=dfx.PIDController(rtol=config.rtol, atol=config.atol),
@@ -166,7 +230,7 @@ def _solve(model, y0, t0, t1, config: SolverConfig, saveat: dfx.SaveAt, terms=No
 @eqx.filter_jit
 def _evolve(model, ts, t0, state0, config, save, throw):
     fn = _save_state if save is None else (lambda t, y, args: save(t, y))
-    sol = _solve(model, state0, t0, ts[-1], config, dfx.SaveAt(ts=ts, fn=fn))
+    sol = _solve(model, state0, t0, ts[-1], config, fn, ts=ts)
     status = mark_nonfinite(from_diffrax(sol.result), sol.ys)
     ys = sol.ys
     if throw:
@@ -183,6 +247,7 @@ def evolve(
     config: SolverConfig = SolverConfig(),
     save: Callable[[Float[Array, ""], GaussianState], PyTree] | None = None,
     throw: bool = True,
+    path: str = "auto",
 ) -> Trajectory:
     """Integrate mean and covariance of ``model`` and save at times ``ts``.
 
@@ -201,13 +266,21 @@ def evolve(
       for long runs). Pass a module-level function: a new lambda per call recompiles.
     - ``throw``: raise on failure (default). With ``throw=False`` the result carries the status
       and its values are those reached (NaN or inf where the dynamics diverged).
+    - ``path``: ``"auto"`` (default) integrates translation-invariant optomechanical rings in
+      Bloch blocks — O(N) per step, states saved as :class:`qsync_jax.RingState` (see
+      :mod:`qsync_jax._bloch`) — and everything else densely; ``"dense"`` forces the dense
+      (2n, 2n) covariance; ``"bloch"`` forces Bloch blocks (``ValueError`` if the model is not
+      such a ring). Traced models (inside ``jit``/``vmap``) get Bloch blocks only when asked.
+      A dense solve that cannot fit in memory raises ``MemoryError`` before starting.
 
     Works under ``jax.jit``, ``jax.vmap`` (over models, ``ts`` or ``state0``) and ``jax.grad``.
     """
     ts = jnp.asarray(ts)
     _check_times("ts", ts, t0)
+    model, state0 = select_path(model, path, state0)
     state0 = model.initial_state() if state0 is None else state0
     _check_state0(model, state0)
+    _check_dense_memory(model, state0, ts.shape[0], save)
     ts = ts.astype(jnp.result_type(float))
     return _evolve(model, ts, jnp.asarray(t0, ts.dtype), state0, config, save, throw)
 
@@ -215,7 +288,7 @@ def evolve(
 @eqx.filter_jit
 def _time_average(model, window, t0, state0, config, fn, throw):
     t_a, t_b = window[0], window[1]
-    transient = _solve(model, state0, t0, t_a, config, dfx.SaveAt(t1=True))
+    transient = _solve(model, state0, t0, t_a, config, _save_state)
     state_a = jax.tree_util.tree_map(lambda x: x[-1], transient.ys)
     acc0 = jax.tree_util.tree_map(jnp.zeros_like, fn(t_a, state_a))
 
@@ -224,7 +297,7 @@ def _time_average(model, window, t0, state0, config, fn, throw):
         return _vector_field(t, state, model), fn(t, state)
 
     window_sol = _solve(
-        model, (state_a, acc0), t_a, t_b, config, dfx.SaveAt(t1=True), dfx.ODETerm(augmented)
+        model, (state_a, acc0), t_a, t_b, config, _save_state, vector_field=augmented
     )
     state_b, acc = jax.tree_util.tree_map(lambda x: x[-1], window_sol.ys)
     value = jax.tree_util.tree_map(lambda x: x / (t_b - t_a), acc)
@@ -249,6 +322,7 @@ def time_average(
     t0: float = 0.0,
     config: SolverConfig = SolverConfig(),
     throw: bool = True,
+    path: str = "auto",
 ) -> TimeAverage:
     r"""Time average $\frac{1}{t_b - t_a}\int_{t_a}^{t_b} \mathrm{fn}(t, \text{state}(t))\,dt$.
 
@@ -263,14 +337,17 @@ def time_average(
       module-level function or ``functools.partial``: a new lambda per call recompiles.
     - ``window``: ``(t_a, t_b)`` with ``t0 ≤ t_a < t_b``.
 
-    **Other arguments:** ``state0``, ``t0``, ``config``, ``throw`` as in :func:`evolve`.
+    **Other arguments:** ``state0``, ``t0``, ``config``, ``throw``, ``path`` as in
+    :func:`evolve` (on the Bloch path ``fn`` receives a :class:`qsync_jax.RingState`).
     """
     window = jnp.asarray(window)
     if jnp.shape(window) != (2,):
         raise ValueError(f"window must be (t_a, t_b); got shape {jnp.shape(window)}.")
     _check_times("window", window, t0)
+    model, state0 = select_path(model, path, state0)
     state0 = model.initial_state() if state0 is None else state0
     _check_state0(model, state0)
+    _check_dense_memory(model, state0, 1, None)
     window = window.astype(jnp.result_type(float))
     return _time_average(model, window, jnp.asarray(t0, window.dtype), state0, config, fn, throw)
 

@@ -63,7 +63,7 @@ def test_mean_field_matches_complex_langevin_equations():
     model = _random_network(rng, 3)
     names = ("omega", "detuning", "E", "kappa", "gamma", "g")
     p = {k: np.asarray(getattr(model, k)) for k in names}
-    mu = np.asarray(model.mu)
+    mu = np.asarray(model.mu_matrix)
     u = rng.normal(size=12) * 100
     alpha = (u[0::4] + 1j * u[1::4]) / np.sqrt(2)
     beta = (u[2::4] + 1j * u[3::4]) / np.sqrt(2)
@@ -90,7 +90,7 @@ def test_lossless_mean_field_is_hamiltonian_flow():
         na = (xa**2 + pa**2) / 2
         h = -model.detuning * na + model.omega * (xb**2 + pb**2) / 2
         h = h - model.g * na * np.sqrt(2) * xb - np.sqrt(2) * model.E * pa
-        coupling = -0.5 * (xb @ model.mu @ xb + pb @ model.mu @ pb)
+        coupling = -0.5 * (xb @ model.mu_matrix @ xb + pb @ model.mu_matrix @ pb)
         return jnp.sum(h) + coupling
 
     symplectic = jnp.kron(jnp.eye(6), jnp.asarray([[0.0, 1.0], [-1.0, 0.0]]))
@@ -275,7 +275,7 @@ def test_bad_constructor_arguments():
     ring = {**PAPER, "omega": 1.0}
     with pytest.raises(ValueError, match="`n_sites`"):
         qs.optomechanical_ring(2, **ring)
-    with pytest.raises(ValueError, match="`mu` of a pair must be a scalar"):
+    with pytest.raises(ValueError, match="`mu` must be a scalar coupling strength"):
         qs.optomechanical_pair(**{**PAPER, "mu": np.ones(2)})
     with pytest.raises(ValueError, match="`omega` varies"):
         qs.optomechanical_ring(3, **{**ring, "omega": (1.0, 1.1, 1.0)})

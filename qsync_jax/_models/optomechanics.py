@@ -78,24 +78,35 @@ def _site_array(name: str, value, n_sites: int, nonnegative: bool) -> Float[Arra
     return jnp.broadcast_to(arr, (n_sites,))
 
 
-def _coupling_matrix(mu) -> Float[Array, "N N"]:
-    arr = jnp.asarray(mu, dtype=float)
+def _coupling_matrix(name: str, value) -> Float[Array, "N N"]:
+    arr = jnp.asarray(value, dtype=float)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 1:
         raise ValueError(
-            f"`mu` must be a square (N, N) coupling matrix, N = number of sites; "
+            f"`{name}` must be a square (N, N) coupling matrix, N = number of sites; "
             f"got shape {arr.shape}."
         )
     if _is_concrete(arr):
         values = np.asarray(arr)
         if not np.all(np.isfinite(values)):
-            raise ValueError(f"`mu` must be finite; got shape {arr.shape} with non-finite entries.")
+            raise ValueError(
+                f"`{name}` must be finite; got shape {arr.shape} with non-finite entries."
+            )
         if not np.array_equal(values, values.T):
-            raise ValueError(f"`mu` (shape {arr.shape}) must be symmetric: μ_jk = μ_kj.")
+            raise ValueError(f"`{name}` (shape {arr.shape}) must be symmetric: μ_jk = μ_kj.")
         if np.any(np.diag(values) != 0):
             raise ValueError(
-                f"`mu` (shape {arr.shape}) must have a zero diagonal (no self-coupling); "
+                f"`{name}` (shape {arr.shape}) must have a zero diagonal (no self-coupling); "
                 f"got diagonal {np.diag(values)}."
             )
+    return arr
+
+
+def _strength(mu) -> Float[Array, ""]:
+    arr = jnp.asarray(mu, dtype=float)
+    if arr.shape != ():
+        raise ValueError(f"`mu` must be a scalar coupling strength; got shape {arr.shape}.")
+    if _is_concrete(arr) and not np.isfinite(np.asarray(arr)):
+        raise ValueError(f"`mu` must be finite; got {np.asarray(arr)}.")
     return arr
 
 
@@ -124,7 +135,8 @@ class OptomechanicalNetwork(AbstractModel):
     gamma: Float[Array, " N"]
     g: Float[Array, " N"]
     n_th: Float[Array, " N"]
-    mu: Float[Array, "N N"]
+    mu: Float[Array, ""]
+    coupling: Float[Array, "N N"]
     mean_field_approx: bool = eqx.field(static=True)
 
     def __init__(
@@ -136,6 +148,7 @@ class OptomechanicalNetwork(AbstractModel):
         g,
         E,
         mu,
+        coupling=None,
         n_th=0.0,
         detuning=None,
         mean_field_approx: bool = False,
@@ -147,13 +160,21 @@ class OptomechanicalNetwork(AbstractModel):
         - `g`: optomechanical couplings.
         - `E`: drive amplitudes, in the units of eq. (9) (rate × √photons). The caption of Fig. 2
           of Mari et al. quotes E/κ: its "E = 320" is E = 48 here (docs/physics-notes.md).
-        - `mu`: (N, N) symmetric mechanical coupling matrix with zero diagonal.
+        - `mu`, `coupling`: the mechanical couplings are μ_jk = mu · coupling_jk, with `mu` a
+          scalar strength and `coupling` an (N, N) symmetric graph with zero diagonal (its
+          weights). Given no `coupling`, `mu` may be the whole (N, N) matrix (then the strength
+          is 1). Both are leaves: sweep or design the strength, or any graph entry.
         - `n_th`: mechanical bath occupations (≥ 0); the optical baths are vacuum.
         - `detuning`: laser detunings Δ_j; defaults to ω_j (the paper's choice).
         - `mean_field_approx`: share one classical trajectory between all sites (class docstring).
         """
-        self.mu = _coupling_matrix(mu)
-        n_sites = self.mu.shape[0]
+        if coupling is None:
+            self.coupling = _coupling_matrix("mu", mu)
+            self.mu = jnp.ones((), dtype=self.coupling.dtype)
+        else:
+            self.coupling = _coupling_matrix("coupling", coupling)
+            self.mu = _strength(mu)
+        n_sites = self.coupling.shape[0]
         values = dict(omega=omega, detuning=omega if detuning is None else detuning, E=E,
                       kappa=kappa, gamma=gamma, g=g, n_th=n_th)
         for name, nonnegative in _SITE_PARAMETERS:
@@ -170,18 +191,23 @@ class OptomechanicalNetwork(AbstractModel):
                     f"`mean_field_approx=True` needs uniform parameters, but `{name}` varies "
                     f"between sites: {np.asarray(arr)} (shape {arr.shape})."
                 )
-        if _is_concrete(self.mu):
-            row_sums = np.asarray(self.mu).sum(axis=1)
+        if _is_concrete(self.coupling):
+            row_sums = np.asarray(self.coupling).sum(axis=1)
             if not np.allclose(row_sums, row_sums[0], rtol=1e-12, atol=0.0):
                 raise ValueError(
-                    f"`mean_field_approx=True` needs equal row sums of `mu` (shape "
-                    f"{self.mu.shape}); got {row_sums}."
+                    f"`mean_field_approx=True` needs equal row sums of `coupling` (shape "
+                    f"{self.coupling.shape}); got {row_sums}."
                 )
 
     @property
     def n_sites(self) -> int:
         """Number of sites N."""
-        return self.mu.shape[0]
+        return self.coupling.shape[0]
+
+    @property
+    def mu_matrix(self) -> Float[Array, "N N"]:
+        """The mechanical coupling matrix μ_jk = mu · coupling_jk."""
+        return self.mu * self.coupling
 
     @property
     def n_modes(self) -> int:
@@ -210,13 +236,14 @@ class OptomechanicalNetwork(AbstractModel):
         """Classical vector field (module docstring); uniform in ``mean_field_approx`` mode."""
         u = mean.reshape(self.n_sites, 4)
         if self.mean_field_approx:
-            row_sum = jnp.sum(self.mu[0])
+            row_sum = jnp.sum(self.mu_matrix[0])
             f0 = self._site_fields(0, u[0], row_sum * u[0, 2], row_sum * u[0, 3])
             return jnp.tile(f0, self.n_sites)
         sites = slice(None)
         # Σ_k μ_jk x_bk as an elementwise product and sum (fused by XLA, unlike a small dot).
-        coupling_x = jnp.sum(self.mu * u[:, 2], axis=1)
-        coupling_p = jnp.sum(self.mu * u[:, 3], axis=1)
+        mu = self.mu_matrix
+        coupling_x = jnp.sum(mu * u[:, 2], axis=1)
+        coupling_p = jnp.sum(mu * u[:, 3], axis=1)
         return self._site_fields(sites, u, coupling_x, coupling_p).reshape(-1)
 
     def drift(self, t, mean):
@@ -248,7 +275,7 @@ class OptomechanicalNetwork(AbstractModel):
         eye = jnp.eye(self.n_sites, dtype=blocks.dtype)
         local = eye[:, None, :, None] * blocks[:, :, None, :]
         coupling = jnp.asarray(_COUPLING, dtype=blocks.dtype)
-        mixed = self.mu[:, None, :, None] * coupling[None, :, None, :]
+        mixed = self.mu_matrix[:, None, :, None] * coupling[None, :, None, :]
         n = 4 * self.n_sites
         return (local + mixed).reshape(n, n)
 
@@ -268,13 +295,9 @@ def optomechanical_pair(*, omega, kappa, gamma, g, E, mu, n_th=0.0, detuning=Non
     Arguments as in :class:`OptomechanicalNetwork`, with a scalar ``mu``; per-site parameters may
     be pairs, e.g. ``omega=(1.0, 1.005)``. Modes: cavities 0 and 2, mechanics 1 and 3.
     """
-    mu = jnp.asarray(mu, dtype=float)
-    if mu.shape != ():
-        raise ValueError(f"`mu` of a pair must be a scalar; got shape {mu.shape}.")
-    mu_matrix = mu * jnp.asarray([[0.0, 1.0], [1.0, 0.0]], dtype=mu.dtype)
     return OptomechanicalNetwork(
-        omega=omega, kappa=kappa, gamma=gamma, g=g, E=E, mu=mu_matrix, n_th=n_th,
-        detuning=detuning,
+        omega=omega, kappa=kappa, gamma=gamma, g=g, E=E, mu=_strength(mu),
+        coupling=np.array([[0.0, 1.0], [1.0, 0.0]]), n_th=n_th, detuning=detuning,
     )
 
 
@@ -291,11 +314,8 @@ def optomechanical_ring(
     """
     if not isinstance(n_sites, (int, np.integer)) or isinstance(n_sites, bool) or n_sites < 3:
         raise ValueError(f"`n_sites` of a ring must be an integer ≥ 3; got {n_sites!r}.")
-    mu = jnp.asarray(mu, dtype=float)
-    if mu.shape != ():
-        raise ValueError(f"`mu` of a ring must be a scalar; got shape {mu.shape}.")
     adjacency = np.roll(np.eye(n_sites), 1, axis=1) + np.roll(np.eye(n_sites), -1, axis=1)
     return OptomechanicalNetwork(
-        omega=omega, kappa=kappa, gamma=gamma, g=g, E=E, mu=mu * jnp.asarray(adjacency,
-        dtype=mu.dtype), n_th=n_th, detuning=detuning, mean_field_approx=mean_field_approx,
+        omega=omega, kappa=kappa, gamma=gamma, g=g, E=E, mu=_strength(mu), coupling=adjacency,
+        n_th=n_th, detuning=detuning, mean_field_approx=mean_field_approx,
     )

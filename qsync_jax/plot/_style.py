@@ -4,8 +4,8 @@ import contextlib
 import pathlib
 
 import matplotlib as mpl
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 
 STYLE = {
     "figure.figsize": (4.8, 3.4),

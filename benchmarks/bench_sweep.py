@@ -1,0 +1,213 @@
+"""Sweep throughput on Fig. 2(a)-type points, against the SciPy per-point baseline.
+
+A point: the optomechanical pair of Mari et al. (2013), Fig. 2(a), integrated to ``t_final``
+(default 2000) at rtol = atol = 1e-8, returning the time averages of S_c and S_p between the
+mechanical modes over (t_final/2, t_final) (``qs.SyncMeasures((1, 3))``). The sweep varies E
+around 48 and n_th in [0, 2) (zip mode) so that the points' step counts differ as in a real scan;
+its first point is the Fig. 2(a) point itself.
+
+Reported side by side, in one run and one JSON file (``benchmarks/results/``):
+
+- ``qs.sweep`` throughput (points/s) for one chunk of B points, B in ``--batch-sizes``, with
+  compile time apart from run time (a first sweep with a tiny window compiles; the timed sweep
+  reuses the compiled chunk), CPU time / wall time and µs per point-step;
+- the SciPy baseline of ``bench_fig2a_point.py`` (``solve_ivp``, DOP853, same equations in NumPy,
+  same tolerances), one point at a time, and the agreement of its averages with the sweep's;
+- peak memory (max RSS of a fresh process) for sweeps of 1, 4, 16 chunks at a fixed batch size;
+- on a GPU: throughput for ``--gpu-points`` points (default 10⁵).
+
+On a CPU every core is made a JAX device (``--xla_force_host_platform_device_count``, set before
+JAX is imported), so the sweep splits each chunk over the cores.
+
+Usage: ``python benchmarks/bench_sweep.py [--quick] [--t-final 2000] [--batch-sizes 1,4,...]``
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--t-final", type=float, default=2000.0)
+    parser.add_argument("--batch-sizes", default="1,4,16,64,256,1024,4096")
+    parser.add_argument("--solver", default="Dopri8", help="a Diffrax solver class name")
+    parser.add_argument("--devices", type=int, default=os.cpu_count(), help="CPU devices")
+    parser.add_argument("--scipy-points", type=int, default=2)
+    parser.add_argument("--memory-batch", type=int, default=256)
+    parser.add_argument("--memory-chunks", default="1,4,16")
+    parser.add_argument("--memory-t-final", type=float, default=20.0)
+    parser.add_argument("--gpu-points", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true",
+                        help="t_final = 200, batch sizes up to 1024, one SciPy point")
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.t_final, args.batch_sizes, args.scipy_points = 200.0, "1,16,256,1024", 1
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.memory_chunks = [int(c) for c in args.memory_chunks.split(",")]
+    return args
+
+
+ARGS = parse_args()
+os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={ARGS.devices}")
+
+import diffrax as dfx  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from bench_fig2a_point import ATOL, PARAMS, RESULTS, RTOL, metadata, scipy_point  # noqa: E402
+
+import qsync_jax as qs  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+
+# ----------------------------------------------------------------------------- JAX side
+
+
+def fig2a_average(window, config, model):
+    return qs.time_average(model, qs.SyncMeasures((1, 3)), window, config=config, throw=False)
+
+
+def point_function(t_final, config):
+    """fn for qs.sweep; the window is an array argument, so changing it does not recompile."""
+    window = jnp.asarray([t_final / 2, t_final])
+    return jax.tree_util.Partial(fig2a_average, window, config)
+
+
+def axes(n):
+    """n Fig. 2(a)-like points, E in [44, 52) and n_th in [0, 2), from a low-discrepancy
+    sequence: the first k points are the same for every n, and point 0 is Fig. 2(a)'s."""
+    k = np.arange(n)
+    return {"E": 44.0 + 8.0 * ((0.5 + k * 0.6180339887498949) % 1.0),
+            "n_th": 2.0 * ((k * 0.7548776662466927) % 1.0)}
+
+
+def timed_sweep(fn, model, n, batch_size):
+    wall, cpu = time.perf_counter(), time.process_time()
+    ds = qs.sweep(fn, model, axes(n), mode="zip", batch_size=batch_size, progress=False)
+    return ds, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def sweep_throughput(model, config, batch_size, t_final):
+    warm = point_function(1e-3, config)
+    _, compile_s, _ = timed_sweep(warm, model, batch_size, batch_size)
+    ds, wall, cpu = timed_sweep(point_function(t_final, config), model, batch_size, batch_size)
+    ok = ds.status.values == "success"
+    return ds, {
+        "batch_size": batch_size,
+        "points": batch_size,
+        "compile_s": compile_s,
+        "run_s": wall,
+        "points_per_s": batch_size / wall,
+        "cpu_over_wall": cpu / wall,
+        "failed_points": int((~ok).sum()),
+        "mean_num_steps": float(ds.num_steps.values.mean()),
+        "us_per_point_step": 1e6 * wall / float(ds.num_steps.values.sum()),
+    }
+
+
+def scipy_throughput(n, t_final):
+    runs = [scipy_point((t_final / 2, t_final)) for _ in range(n)]
+    wall = sum(r["run_wall_s"] for r in runs)
+    return runs[0], {
+        "points": n,
+        "run_s": wall,
+        "points_per_s": n / wall,
+        "cpu_over_wall": sum(r["run_cpu_s"] for r in runs) / wall,
+        "num_steps": runs[0]["num_steps"],
+        "S_c": runs[0]["S_c"],
+        "S_p": runs[0]["S_p"],
+    }
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def max_rss_mib():
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def memory_child(n_points, model, config):
+    fn = point_function(ARGS.memory_t_final, config)
+    start = max_rss_mib()
+    ds, wall, _ = timed_sweep(fn, model, n_points, ARGS.memory_batch)
+    assert (ds.status.values == "success").all()
+    print(json.dumps({"points": n_points, "batch_size": ARGS.memory_batch,
+                      "rss_before_mib": start, "peak_rss_mib": max_rss_mib(), "wall_s": wall}))
+
+
+def memory_scan():
+    rows = []
+    for chunks in ARGS.memory_chunks:
+        n = chunks * ARGS.memory_batch
+        cmd = [sys.executable, __file__, "--memory-child", str(n), "--solver", ARGS.solver,
+               "--memory-batch", str(ARGS.memory_batch),
+               "--memory-t-final", str(ARGS.memory_t_final), "--devices", str(ARGS.devices)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        print(f"  memory: {n:6d} points -> peak RSS {rows[-1]['peak_rss_mib']:.0f} MiB", flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main():
+    model = qs.optomechanical_pair(**PARAMS)
+    config = qs.SolverConfig(solver=getattr(dfx, ARGS.solver)(), rtol=RTOL, atol=ATOL)
+    if ARGS.memory_child is not None:
+        return memory_child(ARGS.memory_child, model, config)
+
+    report = {"benchmark": "sweep", "metadata": {**metadata(), "xla_flags": os.environ["XLA_FLAGS"]},
+              "t_final": ARGS.t_final,
+              "window": [ARGS.t_final / 2, ARGS.t_final], "rtol": RTOL, "atol": ATOL,
+              "solver": ARGS.solver, "sweep": [], "scipy": None, "memory": None, "gpu": None}
+    print(f"devices: {report['metadata']['devices']}  load: {os.getloadavg()[0]:.1f}", flush=True)
+
+    reference, report["scipy"] = scipy_throughput(ARGS.scipy_points, ARGS.t_final)
+    base = report["scipy"]["points_per_s"]
+    print(f"  scipy DOP853 per point: {base:.3f} points/s ({reference['num_steps']} steps)",
+          flush=True)
+
+    for batch_size in ARGS.batch_sizes:
+        ds, row = sweep_throughput(model, config, batch_size, ARGS.t_final)
+        row["speedup_vs_scipy"] = row["points_per_s"] / base
+        report["sweep"].append(row)
+        print(f"  B={batch_size:5d}: {row['points_per_s']:8.2f} points/s "
+              f"(x{row['speedup_vs_scipy']:.1f} scipy), compile {row['compile_s']:.1f} s, "
+              f"CPU/wall {row['cpu_over_wall']:.2f}, {row['us_per_point_step']:.2f} us/point-step",
+              flush=True)
+        point = ds.isel(point=0)  # the Fig. 2(a) point, as in the SciPy baseline
+        row["max_rel_diff_vs_scipy"] = max(
+            abs(float(point[name][0]) - reference[key]) / abs(reference[key])
+            for name, key in (("complete_sync", "S_c"), ("phase_sync", "S_p"))
+        )
+
+    report["memory"] = memory_scan()
+    if jax.default_backend() == "gpu":
+        n = ARGS.gpu_points
+        fn = point_function(ARGS.t_final, config)
+        timed_sweep(point_function(1e-3, config), model, n, None)
+        ds, wall, _ = timed_sweep(fn, model, n, None)
+        report["gpu"] = {"points": n, "run_s": wall, "points_per_s": n / wall,
+                         "failed_points": int((ds.status.values != "success").sum())}
+        print(f"  GPU: {n} points in {wall:.1f} s ({n / wall:.0f} points/s)", flush=True)
+
+    RESULTS.mkdir(exist_ok=True)
+    out = ARGS.output or RESULTS / f"bench_sweep_{platform.node()}_{jax.default_backend()}.json"
+    out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,376 @@
+"""sweep(): batching rule, labels, per-point status, sharding, checkpoints, caching."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+from test_integrate import DampedOscillator
+
+import qsync_jax as qs
+
+TESTS = Path(__file__).parent
+MODEL = DampedOscillator(1.0, 0.1, 0.5, 0.05)
+CONFIG = qs.SolverConfig(rtol=1e-10, atol=1e-10, max_steps=50_000)
+BATCH = 4  # one chunk shape for most tests: compiled once
+
+
+def observables(t, state):
+    return {"x2": state.cov[0, 0], "mean": state.mean}
+
+
+def window_average(window, model):
+    return qs.time_average(model, observables, window, config=CONFIG, throw=False)
+
+
+# The sweeps' main use: a time average. A Partial's arrays are inputs of the compiled chunk, so
+# every test below that uses a window_average with chunks of BATCH points shares one compilation.
+averaged = jax.tree_util.Partial(window_average, jnp.array([1.0, 6.0]))
+
+
+def at(model, **values):
+    """``model`` with some fields replaced, built by hand (float64, never weakly typed)."""
+    new = [jnp.asarray(v, dtype=float) for v in values.values()]
+    return eqx.tree_at(lambda m: [getattr(m, k) for k in values], model, new)
+
+
+def test_vmap_matches_loop_at_random_points():
+    rng = np.random.default_rng(0)
+    gamma, omega, force = rng.uniform(0.05, 0.5, 7), rng.uniform(0.5, 3.0, 7), rng.normal(size=7)
+    ds = qs.sweep(
+        averaged, MODEL, {"gamma": gamma, "omega": omega, "force": force}, mode="zip",
+        batch_size=BATCH, progress=False,
+    )
+    assert list(ds.status.values) == ["success"] * 7
+    for k in range(7):
+        ref = averaged(at(MODEL, gamma=gamma[k], omega=omega[k], force=force[k]))
+        np.testing.assert_allclose(ds.x2[k], ref.value["x2"], rtol=1e-12)
+        np.testing.assert_allclose(ds["mean"][k], ref.value["mean"], rtol=1e-12, atol=1e-12)
+        assert ds.num_steps[k] == ref.num_steps
+
+
+def test_grid_and_zip_shapes_and_labels():
+    gamma, n_th = np.array([0.1, 0.2, 0.3]), np.array([0.0, 1.0])
+    grid = qs.sweep(averaged, MODEL, {"gamma": gamma, "n_th": n_th}, batch_size=BATCH,
+                    progress=False)
+    assert grid.x2.dims == ("gamma", "n_th") and grid.x2.shape == (3, 2)
+    assert grid["mean"].dims == ("gamma", "n_th", "mean_0") and grid["mean"].shape == (3, 2, 2)
+    assert grid.status.dims == grid.num_steps.dims == ("gamma", "n_th")
+    np.testing.assert_array_equal(grid.gamma, gamma)
+    np.testing.assert_array_equal(grid.n_th, n_th)
+    assert grid.attrs["sweep_mode"] == "grid"
+
+    zipped = qs.sweep(averaged, MODEL, {"gamma": gamma, "n_th": [0.0, 1.0, 1.0]}, mode="zip",
+                      batch_size=BATCH, progress=False)
+    assert zipped.x2.dims == ("point",) and zipped.x2.shape == (3,)
+    np.testing.assert_array_equal(zipped.n_th, [0.0, 1.0, 1.0])
+    # Labels are the values each point was computed with: the grid cell (gamma=0.2, n_th=1)
+    # is zip point 1.
+    assert zipped.x2.sel(point=1) == grid.x2.sel(gamma=0.2, n_th=1.0)
+    # The stationary x variance of a thermal oscillator is n_th + 1/2 (it starts there).
+    np.testing.assert_allclose(grid.x2, np.broadcast_to(n_th + 0.5, (3, 2)), rtol=1e-9)
+
+
+def test_trajectories_and_plain_outputs():
+    ts = jnp.linspace(0.0, 2.0, 5)
+
+    def trajectory(model):
+        return qs.evolve(model, ts, save=observables, config=CONFIG, throw=False)
+
+    ds = qs.sweep(trajectory, MODEL, {"n_th": [0.0, 2.0]}, progress=False)
+    assert ds.x2.dims == ("n_th", "t") and ds["mean"].dims == ("n_th", "t", "mean_0")
+    np.testing.assert_allclose(ds.t, ts)
+    ref = trajectory(at(MODEL, n_th=2.0))
+    np.testing.assert_allclose(ds.x2.sel(n_th=2.0), ref.states["x2"], rtol=1e-12)
+
+    def plain(model):  # no status reported: non-finite outputs mark a point as diverged
+        return jnp.log(model.gamma)
+
+    ds = qs.sweep(plain, MODEL, {"gamma": [-1.0, 2.0]}, progress=False)
+    assert list(ds.status.values) == ["diverged", "success"]
+    assert np.isnan(ds.output[0]) and ds.output[1] == np.log(2.0)
+    assert list(ds.num_steps.values) == [-1, -1]
+
+
+def test_per_site_parameter_is_broadcast():
+    pair = qs.optomechanical_pair(
+        omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02
+    )
+    ds = qs.sweep(lambda m: {"k": m.kappa, "w": m.omega}, pair, {"kappa": [0.1, 0.2]},
+                  progress=False)
+    np.testing.assert_array_equal(ds.k.values, [[0.1, 0.1], [0.2, 0.2]])
+    np.testing.assert_array_equal(ds.w.values, [[1.0, 1.005], [1.0, 1.005]])
+
+
+def test_failing_points_are_flagged_and_neighbours_match():
+    # gamma < 0 blows up (diverged); omega = 1e7 needs far more than max_steps steps.
+    gamma = np.array([0.1, -1e3, 0.2, 0.3, 0.25])
+    omega = np.array([1.0, 1.0, 1e7, 2.0, 1.5])
+    ds = qs.sweep(averaged, MODEL, {"gamma": gamma, "omega": omega}, mode="zip",
+                  batch_size=BATCH, progress=False)
+    assert list(ds.status.values) == [
+        "success", "diverged", "max_steps_reached", "success", "success"
+    ]
+    assert np.isnan(ds.x2[1]) and np.isnan(ds.x2[2]) and np.all(np.isnan(ds["mean"][1:3]))
+    assert ds.num_steps[2] >= CONFIG.max_steps
+    for k in (0, 3, 4):
+        ref = averaged(at(MODEL, gamma=gamma[k], omega=omega[k]))
+        np.testing.assert_allclose(ds.x2[k], ref.value["x2"], rtol=1e-12)
+        np.testing.assert_allclose(ds["mean"][k], ref.value["mean"], rtol=1e-12, atol=1e-12)
+
+
+def test_netcdf_round_trip(tmp_path):
+    ds = qs.sweep(averaged, MODEL, {"gamma": [0.1, -1e3], "n_th": [0.0, 1.0]}, batch_size=BATCH,
+                  progress=False)
+    engines = ["scipy"] + (["h5netcdf"] if _has("h5py") else [])
+    for engine in engines:
+        path = tmp_path / f"sweep_{engine}.nc"
+        ds.to_netcdf(str(path), engine=engine)
+        with xr.open_dataset(str(path), engine=engine) as back:
+            xr.testing.assert_equal(back.load(), ds)
+
+
+def _has(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def test_second_call_does_not_recompile(caplog):
+    axes = {"gamma": [0.1, 0.2, 0.3], "omega": [1.0, 1.5]}
+    qs.sweep(averaged, MODEL, axes, batch_size=BATCH, progress=False)
+    # New values, other parameters, as many chunks: the compiled chunk is reused.
+    other = {"n_th": [0.4, 0.5, 0.6, 0.7, 0.8], "omega": [2.0]}
+    with caplog.at_level(logging.WARNING), jax.log_compiles():
+        ds = qs.sweep(averaged, MODEL, other, batch_size=BATCH, progress=False)
+    compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert compiled == []
+    assert ds.x2.shape == (5, 1) and list(np.unique(ds.status)) == ["success"]
+
+
+def test_progress_bar(capsys):
+    qs.sweep(averaged, MODEL, {"gamma": [0.1, 0.2, 0.3]}, batch_size=BATCH, progress=True)
+    err = capsys.readouterr().err
+    assert "3/3" in err and "pt/s" in err
+    qs.sweep(averaged, MODEL, {"gamma": [0.1, 0.2, 0.3]}, batch_size=BATCH, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+class _Counter:
+    calls = 0
+
+
+def counted(model):
+    _Counter.calls += 1
+    return averaged(model)
+
+
+@pytest.mark.parametrize(
+    "axes, kwargs, match",
+    [
+        ({"kappa": [0.1]}, {}, r"'kappa' is not a parameter of DampedOscillator"),
+        ({}, {}, "non-empty mapping"),
+        ({"gamma": [[0.1, 0.2]]}, {}, r"axes\['gamma'\] must be a non-empty 1-D array.*\(1, 2\)"),
+        ({"gamma": []}, {}, r"non-empty 1-D array of values; got shape \(0,\)"),
+        ({"gamma": [0.1, np.nan]}, {}, "must be finite"),
+        ({"gamma": ["a"]}, {}, "must hold numbers"),
+        ({"gamma": [0.1, 0.2], "omega": [1.0]}, {"mode": "zip"}, "equal lengths"),
+        ({"gamma": [0.1]}, {"mode": "outer"}, "mode must be"),
+        ({"gamma": [0.1]}, {"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"gamma": [0.1]}, {"batch_size": 2.5}, "batch_size must be a positive integer"),
+        ({"gamma": [0.1]}, {"devices": []}, "devices must be a non-empty"),
+    ],
+)
+def test_bad_axes_raise_before_any_work(axes, kwargs, match):
+    _Counter.calls = 0
+    with pytest.raises(ValueError, match=match):
+        qs.sweep(counted, MODEL, axes, progress=False, **kwargs)
+    assert _Counter.calls == 0
+
+
+def test_values_the_model_rejects():
+    pair = qs.optomechanical_pair(
+        omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02
+    )
+    _Counter.calls = 0
+    with pytest.raises(ValueError, match=r"axes\['gamma'\].*rejects the value -0.1.*non-negative"):
+        qs.sweep(counted, pair, {"gamma": [0.01, -0.1, 0.2]}, progress=False)
+    with pytest.raises(ValueError, match=r"axes\['n_th'\].*rejects"):
+        qs.sweep(counted, pair, {"E": [1.0], "n_th": [-1.0, 0.0]}, progress=False)
+    assert _Counter.calls == 0
+
+
+def test_output_names_must_not_clash():
+    with pytest.raises(ValueError, match="distinct names"):
+        qs.sweep(lambda m: {"status": m.gamma}, MODEL, {"gamma": [0.1]}, progress=False)
+    with pytest.raises(ValueError, match="distinct names"):
+        qs.sweep(lambda m: {"gamma": m.gamma}, MODEL, {"gamma": [0.1]}, progress=False)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+CHECKPOINT_AXES = {"gamma": np.linspace(0.1, 0.4, 7), "n_th": [0.0, 1.0]}
+
+
+def test_resume_from_finished_chunks_gives_identical_dataset(tmp_path):
+    full = qs.sweep(averaged, MODEL, CHECKPOINT_AXES, batch_size=3, progress=False)
+    path = tmp_path / "ckpt"
+    first = qs.sweep(averaged, MODEL, CHECKPOINT_AXES, batch_size=3, progress=False,
+                     checkpoint=path)
+    assert first.identical(full)
+    chunks = sorted(path.glob("chunk_*.npz"))
+    assert len(chunks) == 5 and (path / "manifest.json").exists()
+    # An interrupted run: chunks 1 and 3 never finished, one write was cut short.
+    kept = {c.name: c.stat().st_mtime_ns for c in chunks}
+    chunks[1].unlink()
+    chunks[3].unlink()
+    (path / "chunk_000001.npz.tmpXYZ.tmp").write_bytes(b"partial")
+    resumed = qs.sweep(averaged, MODEL, CHECKPOINT_AXES, batch_size=3, progress=False,
+                       checkpoint=path.as_posix())
+    assert resumed.identical(full)
+    # Finished chunks were read, not recomputed.
+    for c in (chunks[0], chunks[2], chunks[4]):
+        assert c.stat().st_mtime_ns == kept[c.name]
+    assert chunks[1].exists() and chunks[3].exists()
+
+
+def test_foreign_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "ckpt"
+    qs.sweep(averaged, MODEL, CHECKPOINT_AXES, batch_size=3, progress=False, checkpoint=path)
+    other_values = {"gamma": np.linspace(0.1, 0.5, 7), "n_th": [0.0, 1.0]}
+    cases = [
+        (averaged, MODEL, other_values, {}, "axes"),
+        (averaged, MODEL, CHECKPOINT_AXES, {"mode": "zip"}, "axes"),
+        (averaged, MODEL, CHECKPOINT_AXES, {"batch_size": 4}, "batch_size"),
+        (averaged, at(MODEL, force=0.2), CHECKPOINT_AXES, {}, "model"),
+        (slow_averaged, MODEL, CHECKPOINT_AXES, {}, "fn"),
+    ]
+    for fn, model, axes, kwargs, what in cases:
+        kwargs = {"batch_size": 3, **kwargs}
+        if kwargs.get("mode") == "zip":
+            axes = {"gamma": axes["gamma"][:2], "n_th": axes["n_th"]}
+        with pytest.raises(ValueError, match=f"different sweep \\(different {what}"):
+            qs.sweep(fn, model, axes, progress=False, checkpoint=path, **kwargs)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "data.txt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="without a sweep manifest"):
+        qs.sweep(averaged, MODEL, CHECKPOINT_AXES, progress=False, checkpoint=tmp_path / "other")
+
+
+# Slower points (a long window), so that a sweep can be interrupted between chunks.
+slow_averaged = jax.tree_util.Partial(window_average, jnp.array([1.0, 2000.0]))
+
+
+SLOW_AXES = {"gamma": np.linspace(0.05, 0.5, 64)}
+
+_KILLED_RUN = """
+import jax, numpy as np
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+import qsync_jax as qs
+from test_sweep import MODEL, SLOW_AXES, slow_averaged
+qs.sweep(slow_averaged, MODEL, SLOW_AXES, batch_size=4, progress=False, checkpoint={path!r})
+"""
+
+
+def _python(code, env=None):
+    env = {**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_process_resumes_to_identical_dataset(tmp_path):
+    path = tmp_path / "ckpt"
+    proc = _python(_KILLED_RUN.format(path=str(path)))
+    deadline = time.monotonic() + 240
+    while not list(path.glob("chunk_*.npz")):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "no chunk finished in time"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    finished = len(list(path.glob("chunk_*.npz")))
+    assert 1 <= finished < 16, f"{finished} chunks: not interrupted mid-sweep"
+    resumed = qs.sweep(slow_averaged, MODEL, SLOW_AXES, batch_size=4, progress=False,
+                       checkpoint=path)
+    full = qs.sweep(slow_averaged, MODEL, SLOW_AXES, batch_size=4, progress=False)
+    assert resumed.identical(full)
+    assert len(list(path.glob("chunk_*.npz"))) == 16
+
+
+# ----------------------------------------------------------------------------- devices
+
+SHARDED_AXES = {"gamma": np.linspace(0.05, 0.5, 9), "omega": [1.0, 2.5]}
+
+_SHARDED_RUN = """
+import jax
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+import qsync_jax as qs
+from test_sweep import BATCH, MODEL, SHARDED_AXES, averaged
+assert len(jax.devices()) == 4, jax.devices()
+ds = qs.sweep(averaged, MODEL, SHARDED_AXES, batch_size=BATCH, progress=False)
+ds.to_netcdf({path!r}, engine="scipy")
+"""
+
+
+def test_sharded_matches_unsharded_on_four_cpu_devices(tmp_path):
+    path = str(tmp_path / "sharded.nc")
+    proc = _python(_SHARDED_RUN.format(path=path),
+                   env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+                        "JAX_PLATFORMS": "cpu"})
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    single = qs.sweep(averaged, MODEL, SHARDED_AXES, batch_size=BATCH,
+                      devices=jax.devices()[:1], progress=False)
+    with xr.open_dataset(path, engine="scipy") as sharded:
+        sharded = sharded.load()
+    assert list(np.unique(sharded.status)) == ["success"]
+    # Equal up to rounding: each device compiles its own (vectorized) code for its share.
+    np.testing.assert_allclose(sharded.x2, single.x2, rtol=1e-11)
+    np.testing.assert_allclose(sharded["mean"], single["mean"], rtol=1e-9, atol=1e-12)
+    assert np.all(np.abs(sharded.num_steps - single.num_steps) <= 1)  # a borderline step
+
+
+def test_partial_arrays_change_without_recompiling(caplog):
+    axes = {"gamma": [0.1, 0.3]}
+    first = qs.sweep(averaged, MODEL, axes, batch_size=BATCH, progress=False)
+    longer = jax.tree_util.Partial(window_average, jnp.array([2.0, 9.0]))
+    with caplog.at_level(logging.WARNING), jax.log_compiles():
+        second = qs.sweep(longer, MODEL, axes, batch_size=BATCH, progress=False)
+    assert not [r for r in caplog.records if "Compiling" in r.getMessage()]
+    ref = longer(at(MODEL, gamma=0.3))
+    np.testing.assert_allclose(second.x2[1], ref.value["x2"], rtol=1e-12)
+    assert np.all(second.num_steps > first.num_steps)
+
+
+@pytest.mark.slow
+def test_optomechanical_sweep_matches_single_solves():
+    pair = qs.optomechanical_pair(
+        omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02
+    )
+
+    def measures(t, state):
+        return {"S_c": qs.complete_sync(state, 1, 3), "S_p": qs.phase_sync(state, 1, 3)}
+
+    def fn(model):
+        return qs.time_average(model, measures, (50.0, 100.0), throw=False)
+
+    E = np.array([40.0, 48.0, 56.0])
+    ds = qs.sweep(fn, pair, {"E": E}, progress=False)
+    for k, value in enumerate(E):
+        ref = fn(at(pair, E=jnp.full(2, value)))
+        np.testing.assert_allclose(ds.S_c[k], ref.value["S_c"], rtol=1e-10)
+        np.testing.assert_allclose(ds.S_p[k], ref.value["S_p"], rtol=1e-10)
