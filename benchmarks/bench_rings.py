@@ -19,7 +19,10 @@ Sections of the JSON written to ``benchmarks/results/bench_rings_<host>_<backend
 - ``decay``: S̄_c(h), S̄_p(h) and the connected mechanical correlation c̄(h) of a ring of
   ``--decay-sites`` sites for several μ (n_th = 0) and several n_th (μ = 0.02), batched with
   ``jax.vmap``: correlation length ξ (fit of ln c̄(h)/c̄(0)), the distance h_e at which S̄_c falls
-  to S̄_c(1)/e, and the staggered Bloch block at t = 2000 (stability of the in-phase ring).
+  to S̄_c(1)/e, the slope of 1/S̄_c(h), and the staggered Bloch block at t = 2000 (stability of
+  the in-phase ring);
+- ``window_dependence``: N = 1000, μ = 0.02, the same over later windows (3000, 4000) and
+  (7000, 8000): the near-field slope and h_e are stationary, the far field and ξ are not.
 
 Usage: ``python benchmarks/bench_rings.py [--quick]`` (quick: N ≤ 1000, fewer sweep points).
 """
@@ -223,6 +226,8 @@ def decay_lengths(hs, s_c, correlation):
       leading distances where c(h)/c(0) > 0.02, with the rms residual of the fit (NaN if fewer
       than two);
     - ``h_e``: the distance at which S̄_c falls to S̄_c(1)/e (log-interpolated; NaN if never);
+    - ``inverse_slope``: b of the least-squares line 1/S̄_c = a + b·h over 2 ≤ h ≤ 10 (the
+      synchronization error growing linearly with distance, as for diffusing phases);
     - ``s_c_far``: S̄_c at the largest h, the level of two uncorrelated sites.
     """
     hs, s_c = np.asarray(hs, float), np.asarray(s_c)
@@ -240,7 +245,9 @@ def decay_lengths(hs, s_c, correlation):
     if below.size:
         k = below[0]
         h_e = float(np.interp(target, np.log(s_c[k - 1 : k + 1])[::-1], hs[k - 1 : k + 1][::-1]))
-    return {**xi, "h_e": h_e, "s_c_far": float(s_c[-1])}
+    near = (hs >= 2) & (hs <= 10)
+    slope = float(np.polyfit(hs[near], 1.0 / s_c[near], 1)[0])
+    return {**xi, "h_e": h_e, "inverse_slope": slope, "s_c_far": float(s_c[-1])}
 
 
 def decay(n, mus, n_ths):
@@ -271,6 +278,21 @@ def decay(n, mus, n_ths):
                   f"tr Ĝ(N/2) = {staggered[k]:.1f}, {row.get('decay')}", flush=True)
         out[f"vs_{name}"] = {"rows": rows, "wall_s": wall, "cpu_s": cpu}
     return out
+
+
+def window_dependence(n, windows):
+    """The same profile at μ = 0.02 averaged over later windows: what is stationary."""
+    ring = qs.BlochRing(n, **SITE, mu=MU)
+    fn = RingProfile(LONG_H)
+    rows = []
+    for window in windows:
+        result = qs.time_average(ring, fn, window, config=CONFIG)
+        values = {key: np.asarray(v) for key, v in result.value.items()}
+        row = {"window": list(window), **{key: v.tolist() for key, v in values.items()},
+               "decay": decay_lengths(LONG_H, values["complete_sync"], values["correlation"])}
+        rows.append(row)
+        print(f"  window {window}: {row['decay']}", flush=True)
+    return {"n_sites": n, "h": list(LONG_H), "rows": rows}
 
 
 def metadata():
@@ -324,6 +346,8 @@ def main(argv=None):
     mus = [0.01, 0.02, 0.04] if quick else [0.005, 0.01, 0.015, 0.02, 0.03, 0.04]
     n_ths = [0.0, 2.0, 10.0] if quick else [0.0, 1.0, 2.0, 5.0, 10.0]
     report["decay"] = decay(args.decay_sites, mus, n_ths)
+    windows = [(1000.0, 2000.0), (3000.0, 4000.0)] + ([] if quick else [(7000.0, 8000.0)])
+    report["window_dependence"] = window_dependence(1000, windows)
 
     RESULTS.mkdir(exist_ok=True)
     out = args.output or RESULTS / f"bench_rings_{platform.node()}_{jax.default_backend()}.json"

@@ -111,6 +111,8 @@ def sweep_throughput(model, config, batch_size, t_final):
         "cpu_over_wall": cpu / wall,
         "failed_points": int((~ok).sum()),
         "mean_num_steps": float(ds.num_steps.values.mean()),
+        # vmapped lanes step together until the slowest point of the chunk is done
+        "lane_utilization": float(ds.num_steps.values.mean() / ds.num_steps.values.max()),
         "us_per_point_step": 1e6 * wall / float(ds.num_steps.values.sum()),
     }
 

@@ -120,8 +120,7 @@ class RingState(eqx.Module):
         if (
             n < 3
             or jnp.shape(self.bloch_real)[-2:] != real
-            or self.bloch_imag is not None
-            and jnp.shape(self.bloch_imag)[-2:] != imag
+            or (self.bloch_imag is not None and jnp.shape(self.bloch_imag)[-2:] != imag)
         ):
             raise ValueError(
                 f"RingState needs n_sites ≥ 3, `bloch_real` of trailing shape {real} and "
@@ -417,8 +416,7 @@ class BlochRing(eqx.Module):
             or state0.n_sites != self.n_sites
             or jnp.shape(state0.site_mean) != (4,)
             or jnp.shape(state0.bloch_real) != (10, q)
-            or state0.bloch_imag is not None
-            and jnp.shape(state0.bloch_imag) != (6, q)
+            or (state0.bloch_imag is not None and jnp.shape(state0.bloch_imag) != (6, q))
         ):
             raise ValueError(
                 f"state0 of the Bloch path must be a RingState of {self.n_sites} sites with "
@@ -487,7 +485,7 @@ def select_path(model, path: str, state0):
         if path == "dense":
             raise ValueError("path='dense' needs the network itself, not a BlochRing.")
         bloch = model
-    elif path == "dense" or not isinstance(model, OptomechanicalNetwork) and path == "auto":
+    elif path == "dense" or (path == "auto" and not isinstance(model, OptomechanicalNetwork)):
         bloch = None
     elif path == "bloch":
         bloch = BlochRing.from_network(model)

@@ -3,7 +3,7 @@ r"""Parameter sweeps: one model, many parameter values, one labelled result.
 :func:`sweep` evaluates ``fn(model)`` at every point of a set of parameter values and returns an
 ``xarray.Dataset`` (dimensions named after the swept parameters, coordinates = their values).
 
-**Batching rule.** ``axes`` maps model parameters (array fields, e.g. ``"E"``, ``"n_th"``) to
+**Batching rule.** ``axes`` maps model parameters (array fields, e.g. ``"mu"``, ``"n_th"``) to
 1-D arrays of values. ``mode="grid"`` takes the cartesian product (result shape
 ``(len(axes[a]), len(axes[b]), …)``, dimensions in the order of ``axes``); ``mode="zip"`` pairs
 the i-th values of all axes (one dimension ``"point"``; every parameter is a coordinate along it).
@@ -57,7 +57,10 @@ from ._status import Status, mark_nonfinite, status_names
 _AXIS = "points"
 _CHECKPOINT_VERSION = 1
 _POINTS_PER_DEVICE = {"cpu": 256}
-"""Default chunk (``batch_size=None``): points per device on CPUs; accelerators get 16384."""
+"""Default chunk (``batch_size=None``): points per device on CPUs (a chunk's solver state stays
+in cache); accelerators get ``_POINTS_PER_ACCELERATOR`` (one solver loop over many lanes: each
+step is a few kernel launches whatever the batch, so larger chunks finish sweeps sooner)."""
+_POINTS_PER_ACCELERATOR = 131072
 _RESERVED = ("status", "num_steps", "point", "t")
 
 
@@ -168,7 +171,8 @@ def _check_devices(devices) -> list:
 def _chunk_size(batch_size, n_points: int, devices) -> int:
     """Points per chunk: ``batch_size``, or by default equal chunks of at most the default."""
     if batch_size is None:
-        largest = len(devices) * _POINTS_PER_DEVICE.get(devices[0].platform, 16384)
+        per_device = _POINTS_PER_DEVICE.get(devices[0].platform, _POINTS_PER_ACCELERATOR)
+        largest = len(devices) * per_device
         return -(-n_points // -(-n_points // largest))
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
         raise ValueError(f"batch_size must be a positive integer or None; got {batch_size!r}.")
@@ -402,10 +406,14 @@ class _Checkpoint:
             found = json.loads(target.read_text())
             differs = sorted(k for k in manifest if found.get(k) != manifest[k])
             if differs:
+                hint = (
+                    f" (it was written with batch_size={found.get('batch_size')}: pass that to "
+                    "resume it)" if differs == ["batch_size"] else ""
+                )
                 raise ValueError(
                     f"checkpoint {str(self.path)!r} was made for a different sweep "
-                    f"(different {', '.join(differs)}); use another path, or delete it to start "
-                    "over."
+                    f"(different {', '.join(differs)}){hint}; use another path, or delete it to "
+                    "start over."
                 )
         elif self.path.exists() and any(self.path.iterdir()):
             raise ValueError(
@@ -465,7 +473,7 @@ def sweep(
 
     - ``model``: the model at the base point; parameters not swept keep its values.
     - ``axes``: ``{"name": 1-D values, ...}``, names of array fields of ``model`` (e.g.
-      ``{"E": np.linspace(40, 56, 17), "n_th": [0.0, 1.0, 10.0]}``). A value is broadcast to
+      ``{"mu": np.linspace(0, 0.05, 26), "n_th": [0.0, 1.0, 10.0]}``). A value is broadcast to
       the field's shape.
 
     **Other arguments:**
@@ -474,7 +482,7 @@ def sweep(
       values of all axes form point i; equal lengths; one dimension ``"point"``).
     - ``batch_size``: points per chunk (memory is bounded by one chunk; the compiled chunk is
       reused by sweeps with the same chunk size). Default: equal chunks of at most 256 points
-      per device on CPUs, 16384 per device on accelerators.
+      per device on CPUs, 131072 per device on accelerators.
     - ``devices``: devices to split every chunk over; default ``jax.devices()``.
     - ``progress``: show a progress bar over chunks (points done, points/s, time left).
     - ``checkpoint``: a directory. Finished chunks are written there as they complete; calling

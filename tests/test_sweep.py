@@ -110,6 +110,12 @@ def test_per_site_parameter_is_broadcast():
                   progress=False)
     np.testing.assert_array_equal(ds.k.values, [[0.1, 0.1], [0.2, 0.2]])
     np.testing.assert_array_equal(ds.w.values, [[1.0, 1.005], [1.0, 1.005]])
+    # The coupling strength scales the pair's graph; n_th sets both mechanical baths.
+    ds = qs.sweep(lambda m: {"matrix": m.mu_matrix, "baths": m.n_th}, pair,
+                  {"mu": [0.0, 0.03], "n_th": [0.0, 2.0, 5.0]}, progress=False)
+    assert ds.matrix.dims == ("mu", "n_th", "matrix_0", "matrix_1")
+    np.testing.assert_array_equal(ds.matrix.sel(mu=0.03, n_th=5.0), [[0.0, 0.03], [0.03, 0.0]])
+    np.testing.assert_array_equal(ds.baths.sel(mu=0.0, n_th=2.0), [2.0, 2.0])
 
 
 def test_failing_points_are_flagged_and_neighbours_match():

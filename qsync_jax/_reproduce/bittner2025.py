@@ -133,8 +133,8 @@ def _plv(key, t1, t2, model, *, n_samples):
 
 def figure_3(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Path]:
     """Phase-locking value (eq. 25) vs ξ: (a) δ = 0.2 for several g, (b) δ = 0 for several γ."""
-    xis = np.linspace(-1.0, 1.0, 41 if quick else 201)
-    n_samples = 200 if quick else 5000
+    xis = np.linspace(-1.0, 1.0, 41 if quick else 81)
+    n_samples = 200 if quick else 1000
     fn = jax.tree_util.Partial(functools.partial(_plv, n_samples=n_samples),
                                jax.random.PRNGKey(FIG3["seed"]), FIG3["t1"], FIG3["t2"])
     a, b = FIG3["a"], FIG3["b"]
