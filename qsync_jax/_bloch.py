@@ -178,6 +178,7 @@ class RingState(eqx.Module):
         (..., H, k, k). Pass distances as Python or NumPy integers: they are then checked and
         their phases computed once, not at every step of a solve.
         """
+        h = np.asarray(h) if _is_concrete(h) else h  # lists, ranges, Python ints
         if jnp.ndim(h) > 1 or not jnp.issubdtype(jnp.result_type(h), jnp.integer):
             raise ValueError(f"`h` must be an integer or a 1-D integer array; got {h!r}.")
         re, im = self._blocks(modes)
@@ -185,15 +186,16 @@ class RingState(eqx.Module):
         # Phases θ_q h with q·h reduced modulo N in integers (exact for large rings).
         xp = np if _is_concrete(h) else jnp
         q = xp.arange(n // 2 + 1)
-        theta = (2.0 * np.pi / n) * xp.mod(xp.atleast_1d(xp.asarray(h))[:, None] * q, n)
+        phase = xp.mod(xp.atleast_1d(xp.asarray(h))[:, None] * q, n).astype(re.dtype)
+        theta = (2.0 * np.pi / n) * phase
         w = np.full(n // 2 + 1, 2.0 / n)
         w[0] = 1.0 / n
         if n % 2 == 0:
             w[-1] = 1.0 / n
-        cos_w = jnp.asarray(w * xp.cos(theta), dtype=re.dtype)
-        blocks = jnp.einsum("kq,...abq->...kab", cos_w, re)
+        w = xp.asarray(w, dtype=re.dtype)
+        blocks = jnp.einsum("kq,...abq->...kab", jnp.asarray(w * xp.cos(theta)), re)
         if im is not None:
-            sin_w = jnp.asarray(w * xp.sin(theta), dtype=re.dtype)
+            sin_w = jnp.asarray(w * xp.sin(theta))
             blocks = blocks - jnp.einsum("kq,...abq->...kab", sin_w, im)
         return blocks if jnp.ndim(h) == 1 else blocks[..., 0, :, :]
 
@@ -218,8 +220,9 @@ class RingState(eqx.Module):
         of site h. With an array of H distances the pair axis comes after the batch axes:
         mean (..., H, 2k), cov (..., H, 2k, 2k).
         """
+        h = np.asarray(h) if _is_concrete(h) else h  # lists, ranges, Python ints
         if _is_concrete(h) and jnp.ndim(h) <= 1:
-            bad = np.atleast_1d(np.asarray(h))
+            bad = np.atleast_1d(h)
             bad = bad[(bad < 1) | (bad >= self.n_sites)]
             if bad.size:
                 raise ValueError(

@@ -79,7 +79,9 @@ def test_ring_state_transforms_match_dense_blocks(n):
     block = lambda j, k: cov[4 * j : 4 * j + 4, 4 * k : 4 * k + 4]  # noqa: E731
     hs = np.arange(-3, 2 * n)
     expected = np.stack([block(0, h % n) for h in hs])
-    assert relative_error(ring.correlation(jnp.asarray(hs)), expected) < 1e-14
+    assert relative_error(ring.correlation(hs), expected) < 1e-14
+    traced = jax.jit(lambda r, h: r.correlation(h))(ring, jnp.asarray(hs))  # phases at run time
+    assert relative_error(traced, expected) < 1e-14
     assert relative_error(ring.correlation(2), block(0, 2)) < 1e-14
     assert relative_error(ring.correlations(), expected[3 : 3 + n // 2 + 1]) < 1e-14
     # Sites 0 and h, all modes and mechanics only.

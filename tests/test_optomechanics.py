@@ -118,8 +118,8 @@ def test_mean_field_approximation_for_uniform_rings():
     assert np.all(np.asarray(f_approx).reshape(4, 4) == np.asarray(f_approx)[:4])
     # Along a trajectory the mean stays exactly uniform and both models agree.
     ts = jnp.linspace(10.0, 60.0, 3)
-    t_approx = qs.evolve(approx, ts)
-    t_exact = qs.evolve(exact, ts)
+    t_approx = qs.evolve(approx, ts, path="dense")
+    t_exact = qs.evolve(exact, ts, path="dense")
     m = np.asarray(t_approx.states.mean).reshape(3, 4, 4)
     assert np.all(m == m[:, :1, :])
     assert tree_allclose(t_approx.states, t_exact.states, rtol=1e-6, atol=1e-6)
