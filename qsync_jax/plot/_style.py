@@ -53,6 +53,9 @@ def new_axes(ax=None, **subplot_kw):
     """Return ``ax`` or, when None, the axes of a new styled figure."""
     if ax is not None:
         return ax
+    # Resolve the backend outside the style context: inside it, Jupyter's automatic switch to
+    # the inline backend would be undone on exit and later figures would not be displayed.
+    plt.switch_backend(mpl.get_backend())
     with style():
         _, ax = plt.subplots(subplot_kw=subplot_kw or None)
     return ax
