@@ -8,7 +8,9 @@ its first point is the Fig. 2(a) point itself.
 
 Reported side by side, in one run and one JSON file (``benchmarks/results/``):
 
-- ``qs.sweep`` throughput (points/s) for one chunk of B points, B in ``--batch-sizes``, with
+- ``qs.sweep`` throughput (points/s) for one chunk of B points, B in ``--batch-sizes``, with the
+  solver's stages unrolled (``qs.Unrolled``), and for ``--loop-batch-sizes`` with Diffrax's own
+  stage loop (the same method and steps), with
   compile time apart from run time (a first sweep with a tiny window compiles; the timed sweep
   reuses the compiled chunk), CPU time / wall time, µs per point-step and how busy the vmapped
   lanes are (mean / max step count of the chunk);
@@ -18,8 +20,8 @@ Reported side by side, in one run and one JSON file (``benchmarks/results/``):
 - peak memory (max RSS of a fresh process) for sweeps of 1, 4, 16 chunks at a fixed batch size;
 - on a GPU: throughput for ``--gpu-points`` points (default 10⁵).
 
-On a CPU every core is made a JAX device (``--xla_force_host_platform_device_count``, set before
-JAX is imported), so the sweep splits each chunk over the cores.
+On a CPU every core is made a JAX device (``qs.use_cpu_devices``, ``--devices``), so the sweep
+splits each chunk over the cores.
 
 Usage: ``python benchmarks/bench_sweep.py [--quick] [--t-final 2000] [--batch-sizes 1,4,...]``
 """
@@ -34,12 +36,22 @@ import sys
 import time
 from pathlib import Path
 
+import diffrax as dfx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from bench_fig2a_point import ATOL, PARAMS, RESULTS, RTOL, metadata, scipy_point
+
+import qsync_jax as qs
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--t-final", type=float, default=2000.0)
     parser.add_argument("--batch-sizes", default="1,4,16,64,256,1024,4096")
     parser.add_argument("--solver", default="Dopri8", help="a Diffrax solver class name")
+    parser.add_argument("--loop-batch-sizes", default="1,16,256",
+                        help="batch sizes also run with Diffrax's own stage loop (not unrolled)")
     parser.add_argument("--devices", type=int, default=os.cpu_count(), help="CPU devices")
     parser.add_argument("--scipy-points", type=int, default=2)
     parser.add_argument("--memory-batch", type=int, default=256)
@@ -54,21 +66,13 @@ def parse_args(argv=None):
     if args.quick:
         args.t_final, args.batch_sizes, args.scipy_points = 200.0, "1,16,256,1024", 1
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.loop_batch_sizes = [int(b) for b in args.loop_batch_sizes.split(",") if b]
     args.memory_chunks = [int(c) for c in args.memory_chunks.split(",")]
     return args
 
 
 ARGS = parse_args()
-os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={ARGS.devices}")
-
-import diffrax as dfx  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from bench_fig2a_point import ATOL, PARAMS, RESULTS, RTOL, metadata, scipy_point  # noqa: E402
-
-import qsync_jax as qs  # noqa: E402
-
+qs.use_cpu_devices(ARGS.devices)  # on a GPU host, jax.devices() still lists the GPUs
 jax.config.update("jax_enable_x64", True)
 
 
@@ -99,12 +103,13 @@ def timed_sweep(fn, model, n, batch_size):
     return ds, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def sweep_throughput(model, config, batch_size, t_final):
+def sweep_throughput(model, config, batch_size, t_final, label):
     warm = point_function(1e-3, config)
     _, compile_s, _ = timed_sweep(warm, model, batch_size, batch_size)
     ds, wall, cpu = timed_sweep(point_function(t_final, config), model, batch_size, batch_size)
     ok = ds.status.values == "success"
     return ds, {
+        "solver": label,
         "batch_size": batch_size,
         "points": batch_size,
         "compile_s": compile_s,
@@ -168,11 +173,14 @@ def memory_scan():
 
 def main():
     model = qs.optomechanical_pair(**PARAMS)
-    config = qs.SolverConfig(solver=getattr(dfx, ARGS.solver)(), rtol=RTOL, atol=ATOL)
+    solver = getattr(dfx, ARGS.solver)()
+    config = qs.SolverConfig(solver=qs.Unrolled(solver), rtol=RTOL, atol=ATOL)
+    loop_config = qs.SolverConfig(solver=solver, rtol=RTOL, atol=ATOL)
     if ARGS.memory_child is not None:
         return memory_child(ARGS.memory_child, model, config)
 
-    report = {"benchmark": "sweep", "metadata": {**metadata(), "xla_flags": os.environ["XLA_FLAGS"]},
+    meta = {**metadata(), "intra_op_threads": os.environ.get("NPROC")}
+    report = {"benchmark": "sweep", "metadata": meta,
               "t_final": ARGS.t_final,
               "window": [ARGS.t_final / 2, ARGS.t_final], "rtol": RTOL, "atol": ATOL,
               "solver": ARGS.solver, "sweep": [], "scipy": None, "memory": None, "gpu": None}
@@ -183,15 +191,17 @@ def main():
     reference, before = scipy_throughput(ARGS.scipy_points, ARGS.t_final)
     print(f"  scipy DOP853 per point: {before['points_per_s']:.3f} points/s "
           f"({reference['num_steps']} steps)", flush=True)
-    for batch_size in ARGS.batch_sizes:
-        ds, row = sweep_throughput(model, config, batch_size, ARGS.t_final)
+    runs = [(f"Unrolled({ARGS.solver})", config, b) for b in ARGS.batch_sizes]
+    runs += [(ARGS.solver, loop_config, b) for b in ARGS.loop_batch_sizes]
+    for label, run_config, batch_size in runs:
+        ds, row = sweep_throughput(model, run_config, batch_size, ARGS.t_final, label)
         point = ds.isel(point=0)  # the Fig. 2(a) point, as in the SciPy baseline
         row["max_rel_diff_vs_scipy"] = max(
             abs(float(point[name][0]) - reference[key]) / abs(reference[key])
             for name, key in (("complete_sync", "S_c"), ("phase_sync", "S_p"))
         )
         report["sweep"].append(row)
-        print(f"  B={batch_size:5d}: {row['points_per_s']:8.2f} points/s, compile "
+        print(f"  {label:16s} B={batch_size:5d}: {row['points_per_s']:8.2f} points/s, compile "
               f"{row['compile_s']:.1f} s, CPU/wall {row['cpu_over_wall']:.2f}, "
               f"{row['us_per_point_step']:.2f} us/point-step, lanes "
               f"{100 * row['lane_utilization']:.1f} % busy", flush=True)
@@ -201,7 +211,8 @@ def main():
     print(f"  scipy DOP853 per point (best of before/after): {base:.3f} points/s", flush=True)
     for row in report["sweep"]:
         row["speedup_vs_scipy"] = row["points_per_s"] / base
-        print(f"  B={row['batch_size']:5d}: x{row['speedup_vs_scipy']:.1f} scipy", flush=True)
+        print(f"  {row['solver']:16s} B={row['batch_size']:5d}: "
+              f"x{row['speedup_vs_scipy']:.1f} scipy", flush=True)
 
     report["memory"] = memory_scan()
     if jax.default_backend() == "gpu":

@@ -7,6 +7,7 @@ with ``jax.config.update("jax_enable_x64", True)``.
 
 from ._bloch import BlochRing as BlochRing
 from ._bloch import RingState as RingState
+from ._devices import use_cpu_devices as use_cpu_devices
 from ._gaussian import GaussianState as GaussianState
 from ._gaussian import coherent as coherent
 from ._gaussian import gaussian_discord as gaussian_discord
@@ -43,6 +44,7 @@ from ._models.optomechanics import optomechanical_pair as optomechanical_pair
 from ._models.optomechanics import optomechanical_ring as optomechanical_ring
 from ._optimize import OptimizeHistory as OptimizeHistory
 from ._optimize import optimize as optimize
+from ._solvers import Unrolled as Unrolled
 from ._status import Status as Status
 from ._status import status_message as status_message
 from ._status import status_names as status_names

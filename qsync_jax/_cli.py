@@ -87,6 +87,12 @@ def main(argv=None) -> int:
 
     import jax
 
+    from ._devices import use_cpu_devices
+
+    try:
+        use_cpu_devices()  # sweeps run on every core
+    except RuntimeError:  # JAX already running (main called from Python): keep its devices
+        pass
     jax.config.update("jax_enable_x64", True)
     from . import _commands
 

@@ -23,8 +23,10 @@ records. A point whose status is not ``success``, or whose outputs are not finit
 (floating) outputs and its reason in the ``status`` variable; its neighbours are unaffected.
 
 **Devices.** By default every device of ``jax.devices()`` is used. On a CPU, JAX shows a single
-device unless ``XLA_FLAGS=--xla_force_host_platform_device_count=<number of cores>`` is set before
-JAX is imported; with it, each core runs its own share. Across several hosts, call
+device, which runs a sweep on one core; call :func:`qsync_jax.use_cpu_devices` right after
+``import jax`` to make every core a device, each running its own share (it also sizes XLA's thread
+pool so that batched linear algebra cannot deadlock on several CPU devices; ``sweep`` warns when
+that pool is too small). Across several hosts, call
 ``jax.distributed.initialize()`` in every process and run the same ``sweep`` call in each:
 ``jax.devices()`` then spans all hosts, every process gets the whole Dataset, and only process 0
 writes checkpoints (use a path on a shared file system).
@@ -51,6 +53,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PyTree
 from tqdm import tqdm
 
+from ._devices import warn_if_pool_too_small
 from ._integrate import TimeAverage, Trajectory
 from ._status import Status, mark_nonfinite, status_names
 
@@ -165,6 +168,7 @@ def _check_devices(devices) -> list:
     devices = jax.devices() if devices is None else list(devices)
     if not devices or not all(isinstance(d, jax.Device) for d in devices):
         raise ValueError(f"devices must be a non-empty sequence of jax devices; got {devices!r}.")
+    warn_if_pool_too_small(devices)
     return devices
 
 
@@ -468,8 +472,11 @@ def sweep(
           def measures(t, state):
               return {"S_c": qs.complete_sync(state, 1, 3), "S_p": qs.phase_sync(state, 1, 3)}
 
+          batched = qs.SolverConfig(solver=qs.Unrolled())  # faster for many trajectories
+
           def fn(model):
-              return qs.time_average(model, measures, (1000.0, 2000.0), throw=False)
+              return qs.time_average(model, measures, (1000.0, 2000.0), config=batched,
+                                     throw=False)
 
     - ``model``: the model at the base point; parameters not swept keep its values.
     - ``axes``: ``{"name": 1-D values, ...}``, names of array fields of ``model`` (e.g.

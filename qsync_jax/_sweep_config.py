@@ -74,7 +74,8 @@ def build_measure(kind: str, section: dict):
         return steady_measures
     window = jnp.asarray(section.get("window", (1000.0, 2000.0)), dtype=float)
     pairs = [tuple(p) for p in section.get("pairs", [(1, 3)])]
-    config = qs.SolverConfig(rtol=section.get("rtol", 1e-8), atol=section.get("atol", 1e-8))
+    config = qs.SolverConfig(solver=qs.Unrolled(), rtol=section.get("rtol", 1e-8),
+                             atol=section.get("atol", 1e-8))
     measures = qs.SyncMeasures(pairs, correlations=True)
     return jax.tree_util.Partial(functools.partial(_time_averages, config=config,
                                                    measures=measures), window)

@@ -11,7 +11,9 @@ def tree_allclose(x, y, *, rtol=1e-10, atol=1e-12):
     ys, ty = jax.tree_util.tree_flatten(y)
     if tx != ty:
         return False
-    return all(np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol) for a, b in zip(xs, ys))
+    return all(
+        np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol) for a, b in zip(xs, ys)
+    )
 
 
 def finite_difference_grad(f, x, *, h=1e-6):

@@ -182,3 +182,11 @@ def test_bad_window():
         qs.time_average(MODEL, x_variance, (5.0, 1.0), state0=STATE0)
     with pytest.raises(ValueError, match="window"):
         qs.time_average(MODEL, x_variance, (1.0, 2.0, 3.0), state0=STATE0)
+
+
+def test_trajectory_repr_names_the_status():
+    traj = qs.evolve(MODEL, jnp.array([0.5, 1.0]), state0=STATE0)
+    assert "status='success'" in repr(traj)
+    batched = jax.vmap(lambda s: qs.evolve(MODEL, jnp.array([s]), state0=STATE0))(
+        jnp.array([0.5, 1.0]))
+    assert "status=['success', 'success']" in repr(batched)

@@ -63,6 +63,22 @@ def test_sweep_heatmap_masks_failed_points():
     assert np.ma.getmaskarray(mesh.get_array()).sum() == 1
 
 
+def test_sweep_heatmap_log_keeps_zeros_apart_from_failed_points():
+    x, y = np.linspace(0, 1, 4), np.linspace(0, 2, 3)
+    values = np.full((3, 4), 10.0)
+    values[0, 0] = 0.0  # a vanishing measure: lowest colour, not grey
+    values[2, 3] = 1.0
+    status = np.zeros((3, 4), int)
+    status[1, 2] = 1
+    ds = xr.Dataset({"S": (("y", "x"), values), "status": (("y", "x"), status)},
+                    coords={"x": x, "y": y})
+    ax = qplot.sweep_heatmap(ds, "S", log=True)
+    drawn = ax.collections[0].get_array().reshape(3, 4)
+    assert np.ma.getmaskarray(drawn).sum() == 1 and np.ma.getmaskarray(drawn)[1, 2]
+    assert drawn[0, 0] == drawn.min() == 0.0  # log10 of the smallest positive value, 1
+    np.testing.assert_allclose(drawn[0, 1], 1.0)
+
+
 def test_spectrum_orbit_and_wigner_render():
     xi = np.linspace(-1, 1, 11)
     ax = qplot.spectrum_vs_parameter(xi, np.stack([xi + 1j, -xi - 1j], -1), part="imag",

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import equinox as eqx
@@ -322,9 +323,10 @@ SHARDED_AXES = {"gamma": np.linspace(0.05, 0.5, 9), "omega": [1.0, 2.5]}
 
 _SHARDED_RUN = """
 import jax
+import qsync_jax as qs
+qs.use_cpu_devices(4)
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
-import qsync_jax as qs
 from test_sweep import BATCH, MODEL, SHARDED_AXES, averaged
 assert len(jax.devices()) == 4, jax.devices()
 ds = qs.sweep(averaged, MODEL, SHARDED_AXES, batch_size=BATCH, progress=False)
@@ -334,9 +336,7 @@ ds.to_netcdf({path!r}, engine="scipy")
 
 def test_sharded_matches_unsharded_on_four_cpu_devices(tmp_path):
     path = str(tmp_path / "sharded.nc")
-    proc = _python(_SHARDED_RUN.format(path=path),
-                   env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-                        "JAX_PLATFORMS": "cpu"})
+    proc = _python(_SHARDED_RUN.format(path=path), env={"JAX_PLATFORMS": "cpu"})
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     single = qs.sweep(averaged, MODEL, SHARDED_AXES, batch_size=BATCH,
@@ -348,6 +348,66 @@ def test_sharded_matches_unsharded_on_four_cpu_devices(tmp_path):
     np.testing.assert_allclose(sharded.x2, single.x2, rtol=1e-11)
     np.testing.assert_allclose(sharded["mean"], single["mean"], rtol=1e-9, atol=1e-12)
     assert np.all(np.abs(sharded.num_steps - single.num_steps) <= 1)  # a borderline step
+
+
+_SHARDED_LINALG_RUN = """
+import functools, warnings
+import jax
+import numpy as np
+import qsync_jax as qs
+qs.use_cpu_devices(2)
+jax.config.update("jax_enable_x64", True)
+warnings.simplefilter("error")  # no warning about the thread pool
+model = qs.CorrelatedBathOscillators(omega=(1.0, 1.2), g=0.2, gamma=0.5, xi=0.0, n_th=(1.0, 0.0))
+fn = functools.partial(qs.solve_steady_state, throw=False)
+ds = qs.sweep(fn, model, {{"xi": np.linspace(-0.5, 0.5, 2000)}}, mode="zip", progress=False)
+ds.to_netcdf({path!r}, engine="scipy")
+"""
+
+
+def test_sharded_batched_linear_algebra_does_not_hang(tmp_path):
+    # 1000 Lyapunov solves (16 × 16 LU) and eigenvalue problems per device: large enough for
+    # jaxlib to split them over its thread pool, which deadlocked with a pool of 2 threads.
+    path = str(tmp_path / "steady.nc")
+    proc = _python(_SHARDED_LINALG_RUN.format(path=path), env={"JAX_PLATFORMS": "cpu"})
+    try:
+        _, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("a sharded sweep of steady states hung")
+    assert proc.returncode == 0, err
+    with xr.open_dataset(path, engine="scipy") as sharded:
+        sharded = sharded.load()
+    model = qs.CorrelatedBathOscillators(omega=(1.0, 1.2), g=0.2, gamma=0.5, xi=0.0,
+                                         n_th=(1.0, 0.0))
+    for i in (0, 777, 1999):
+        xi = float(sharded.xi[i])
+        ref = qs.steady_state(at(model, xi=xi))
+        np.testing.assert_allclose(sharded.state_cov[i], ref.cov, rtol=1e-10, atol=1e-13)
+    assert list(np.unique(sharded.status)) == ["success"]
+
+
+def test_warns_when_cpu_thread_pool_is_too_small(monkeypatch):
+    from qsync_jax._devices import warn_if_pool_too_small
+
+    cpu = jax.devices("cpu")[0]
+    monkeypatch.setenv("NPROC", "2")
+    with pytest.warns(RuntimeWarning, match="use_cpu_devices"):
+        warn_if_pool_too_small([cpu, cpu])
+    monkeypatch.setenv("NPROC", "3")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_pool_too_small([cpu, cpu])  # pool larger than the device count: silent
+        warn_if_pool_too_small([cpu])
+
+
+def test_use_cpu_devices_rejects_bad_input_and_late_calls():
+    for bad in (0, -1, 2.0, True, "2"):
+        with pytest.raises(ValueError, match="positive integer"):
+            qs.use_cpu_devices(bad)
+    jnp.ones(1).block_until_ready()  # backends are running
+    with pytest.raises(RuntimeError, match="before JAX runs anything"):
+        qs.use_cpu_devices(2)
 
 
 def test_partial_arrays_change_without_recompiling(caplog):

@@ -78,7 +78,8 @@ def figure_1(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Pat
         axes[0, 1].set_title("(b)", loc="left")
         mesh = axes[1, 0].pcolormesh(re, im, np.log10(splitting + 1e-12), shading="nearest")
         fig.colorbar(mesh, ax=axes[1, 0]).set_label("log10 |λ₊ − λ₋|")
-        axes[1, 0].plot(eps.real, eps.imag, "wx", ms=7, mew=2, label="exceptional points (both blocks)")
+        axes[1, 0].plot(eps.real, eps.imag, "wx", ms=7, mew=2,
+                        label="exceptional points (both blocks)")
         axes[1, 0].set_xlabel("Re ξ")
         axes[1, 0].set_ylabel("Im ξ")
         axes[1, 0].legend(loc="lower left")

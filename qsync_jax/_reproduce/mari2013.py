@@ -34,8 +34,12 @@ def _window(quick):
     return QUICK_WINDOW if quick else WINDOW
 
 
+BATCHED = qs.SolverConfig(solver=qs.Unrolled())
+"""Sweeps solve many points at once: Dopri8 with its stages unrolled (same steps, faster)."""
+
+
 def _mechanical_averages(window, model):
-    return qs.time_average(model, MECHANICS, window, throw=False)
+    return qs.time_average(model, MECHANICS, window, config=BATCHED, throw=False)
 
 
 def _averages_sweep(axis, values, quick, progress):
