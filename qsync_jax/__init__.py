@@ -1,13 +1,18 @@
 """qsync_jax: quantum synchronization of Gaussian continuous-variable open systems, in JAX.
 
 Conventions (ħ = 1, xpxp ordering, vacuum covariance ½·I) are defined in
-:mod:`qsync_jax._gaussian`. Importing this package has no side effects: enable float64 yourself
-with ``jax.config.update("jax_enable_x64", True)``.
+:mod:`qsync_jax._gaussian`. Importing this package changes no JAX setting: enable float64
+yourself with ``jax.config.update("jax_enable_x64", True)``. Its one side effect: when unset, the
+environment variable ``NPROC`` (the size of XLA's CPU thread pool, read when JAX starts) is set to
+``max(cores, 4)``, so that jaxlib's batched linear algebra cannot deadlock on small machines
+(:mod:`qsync_jax._devices`).
 """
 
+from ._devices import use_cpu_devices as use_cpu_devices  # first: sizes the pool (NPROC)
+
+# isort: split
 from ._bloch import BlochRing as BlochRing
 from ._bloch import RingState as RingState
-from ._devices import use_cpu_devices as use_cpu_devices
 from ._gaussian import GaussianState as GaussianState
 from ._gaussian import coherent as coherent
 from ._gaussian import gaussian_discord as gaussian_discord

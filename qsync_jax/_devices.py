@@ -1,19 +1,24 @@
-"""Every CPU core a JAX device, so that :func:`qsync_jax.sweep` runs on all of them.
+"""XLA's CPU thread pool sized so that batched linear algebra cannot deadlock; every core a device.
 
-On a CPU, JAX shows one device, and one device runs an adaptive solve (a ``while`` loop of small
-operations) on one core. :func:`use_cpu_devices` splits the host into ``n`` devices, each of which
-runs its share of a sweep's chunk on its own core.
+**The deadlock.** jaxlib's CPU linear-algebra kernels (LU, eigenvalues, Cholesky, … under
+``vmap``) split a large enough batch over XLA's intra-op thread pool and block until the pieces
+are done. The computation that calls them runs on a thread of that same pool, and the host side
+of an execution can hold a second one while it waits; when no thread is left free, nobody runs
+the pieces and the process hangs. With the default pool of one thread per core this happens on
+2-core machines even on one device (measured with jaxlib 0.10.2: 15 000 steady states under
+``vmap`` hung in 2 runs out of 2 with a pool of 2 threads, in none of 3 with 4), and on several CPU
+devices whenever the pool is not larger than the device count (5 hangs in 5 runs at 200 points on
+2 devices, none with a pool of 3; 4 devices needed 5 threads).
 
-**Why this is more than a flag.** jaxlib's CPU linear-algebra kernels (LU, eigenvalues,
-Cholesky, … under ``vmap``) split a large enough batch over XLA's intra-op thread pool and block
-until the pieces are done. Each device's computation occupies a thread of that same pool, so
-when the pool has no more threads than there are devices, every thread can end up waiting for
-pieces that no thread is left to run: the process hangs. (Measured with jaxlib 0.10.2 on 2 cores
-with 2 devices: a sharded sweep of Lyapunov steady states hung in 5 runs out of 5 at 200 points,
-and in none with a pool of 3 threads.) The pool's size is read from the ``NPROC`` environment
-variable when JAX starts its CPU backend; :func:`use_cpu_devices` sets it to twice the device
-count (idle threads cost nothing), and :func:`qsync_jax.sweep` warns when it runs on CPU devices
-with a pool that is too small.
+The pool's size is read from the ``NPROC`` environment variable when JAX starts its CPU backend.
+Importing :mod:`qsync_jax` sets it, when unset, to ``max(cores, 4)``, enough for one device (this
+does nothing if JAX has already run a computation); :func:`use_cpu_devices` raises it to at least
+2·n + 2 for n devices; :func:`qsync_jax.sweep` warns when it runs on CPU devices with a pool of at
+most 2 threads per device.
+
+**Every core a device.** On a CPU, JAX shows one device, and one device runs an adaptive solve (a
+``while`` loop of small operations) on one core. :func:`use_cpu_devices` splits the host into
+``n`` devices, each of which runs its share of a sweep's chunk on its own core.
 """
 
 import os
@@ -36,13 +41,23 @@ def _intra_op_threads() -> int:
         return _usable_cores()
 
 
+def _pool_size(n_devices: int) -> int:
+    """Threads that leave one free with two blocked per device (module docstring)."""
+    return max(2 * n_devices + 2, _usable_cores())
+
+
+# At import (qsync_jax imports this module first): size the pool for one device, unless the
+# user sized it. Without effect once JAX has started its CPU backend.
+os.environ.setdefault(_POOL_VARIABLE, str(_pool_size(1)))
+
+
 def use_cpu_devices(n: int | None = None) -> int:
     """Split the host CPU into ``n`` JAX devices (default: one per usable core).
 
     Call it right after ``import jax``, before any JAX computation; afterwards
     ``jax.devices()`` lists ``n`` CPU devices and :func:`qsync_jax.sweep` splits every chunk over
-    them. It also sizes XLA's intra-op thread pool (``NPROC``) above ``n``, which avoids a hang of
-    jaxlib's batched linear algebra on several CPU devices (module docstring). Returns ``n``.
+    them. It also sizes XLA's intra-op thread pool (``NPROC``) to at least 2·n + 2 threads, which
+    avoids a hang of jaxlib's batched linear algebra (module docstring). Returns ``n``.
 
     Raises ``ValueError`` for an ``n`` that is not a positive integer, and ``RuntimeError`` when
     JAX has already started its backends (restart the Python process, or the Jupyter kernel).
@@ -59,20 +74,20 @@ def use_cpu_devices(n: int | None = None) -> int:
             "devices JAX starts with); call it right after `import jax`, in a fresh process or "
             f"kernel. ({error})"
         ) from None
-    os.environ[_POOL_VARIABLE] = str(max(2 * n, _intra_op_threads()))
+    os.environ[_POOL_VARIABLE] = str(max(_pool_size(n), _intra_op_threads()))
     return n
 
 
 def warn_if_pool_too_small(devices) -> None:
     """Warn when CPU ``devices`` may deadlock in batched linear algebra (module docstring)."""
     cpus = [d for d in devices if d.platform == "cpu"]
-    if len(cpus) > 1 and _intra_op_threads() <= len(cpus):
+    if cpus and _intra_op_threads() <= 2 * len(cpus):
         warnings.warn(
             f"sweeping on {len(cpus)} CPU devices with an intra-op thread pool of "
             f"{_intra_op_threads()} threads: jaxlib's batched linear algebra (eigenvalues, LU, "
-            "Cholesky under vmap) can hang when the pool is not larger than the number of "
-            "devices. Create the devices with `qsync_jax.use_cpu_devices(n)` right after "
-            f"`import jax`, or set {_POOL_VARIABLE}={2 * len(cpus)} before starting Python.",
+            "Cholesky under vmap) can hang unless the pool has more than 2 threads per device. "
+            "Import qsync_jax (or call `qsync_jax.use_cpu_devices(n)`) before JAX runs "
+            f"anything, or set {_POOL_VARIABLE}={_pool_size(len(cpus))} before starting Python.",
             RuntimeWarning,
             stacklevel=4,
         )

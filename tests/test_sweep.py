@@ -293,7 +293,9 @@ qs.sweep(slow_averaged, MODEL, SLOW_AXES, batch_size=4, progress=False, checkpoi
 
 
 def _python(code, env=None):
+    """A fresh Python running ``code``; NPROC is left for qsync_jax to set, as for a user."""
     env = {**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}
+    env.pop("NPROC", None)
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -391,14 +393,50 @@ def test_warns_when_cpu_thread_pool_is_too_small(monkeypatch):
     from qsync_jax._devices import warn_if_pool_too_small
 
     cpu = jax.devices("cpu")[0]
-    monkeypatch.setenv("NPROC", "2")
-    with pytest.warns(RuntimeWarning, match="use_cpu_devices"):
-        warn_if_pool_too_small([cpu, cpu])
-    monkeypatch.setenv("NPROC", "3")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        warn_if_pool_too_small([cpu, cpu])  # pool larger than the device count: silent
-        warn_if_pool_too_small([cpu])
+    for pool, devices in ((4, [cpu, cpu]), (2, [cpu])):
+        monkeypatch.setenv("NPROC", str(pool))
+        with pytest.warns(RuntimeWarning, match="use_cpu_devices"):
+            warn_if_pool_too_small(devices)
+    for pool, devices in ((5, [cpu, cpu]), (3, [cpu])):
+        monkeypatch.setenv("NPROC", str(pool))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            warn_if_pool_too_small(devices)  # a thread left free: silent
+
+
+_ONE_DEVICE_LINALG_RUN = """
+import os
+import jax
+import qsync_jax as qs
+jax.config.update("jax_enable_x64", True)
+assert os.environ["NPROC"] == str(max(4, len(os.sched_getaffinity(0)))), os.environ["NPROC"]
+model = qs.CorrelatedBathOscillators(omega=(1.0, 1.2), g=0.2, gamma=0.5, xi=0.0, n_th=(1.0, 0.0))
+xis = jax.numpy.linspace(-0.5, 0.5, 15000)
+states = jax.vmap(lambda xi: qs.steady_state(qs.CorrelatedBathOscillators(
+    omega=(1.0, 1.2), g=0.2, gamma=0.5, xi=xi, n_th=(1.0, 0.0))))(xis)
+assert bool(jax.numpy.all(jax.numpy.isfinite(states.cov)))
+"""
+
+
+def test_batched_linear_algebra_does_not_hang_on_one_device():
+    # 15 000 steady states in one vmapped call (throw=True): hung 2 runs out of 2 with XLA's
+    # default pool of 2 threads on a 2-core machine; importing qsync_jax sizes the pool.
+    proc = _python(_ONE_DEVICE_LINALG_RUN, env={"JAX_PLATFORMS": "cpu"})
+    try:
+        _, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("vmapped steady states hung")
+    assert proc.returncode == 0, err
+
+
+def test_import_keeps_a_pool_size_set_by_the_user():
+    proc = _python("import os, qsync_jax; print(os.environ['NPROC'])", env={})
+    assert proc.communicate(timeout=120)[0].strip() == str(max(4, len(os.sched_getaffinity(0))))
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "NPROC": "7"}
+    out = subprocess.run([sys.executable, "-c", "import os, qsync_jax; print(os.environ['NPROC'])"],
+                         env=env, capture_output=True, text=True, timeout=120).stdout
+    assert out.strip() == "7"
 
 
 def test_use_cpu_devices_rejects_bad_input_and_late_calls():
