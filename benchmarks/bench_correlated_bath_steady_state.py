@@ -22,17 +22,13 @@ Usage: ``python benchmarks/bench_correlated_bath_steady_state.py [--n-xi 10000]
 """
 
 import argparse
-import json
-import os
-import platform
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import qutip as qt
+from _common import metadata, write_report
 
 import qsync_jax as qs
 
@@ -40,7 +36,6 @@ jax.config.update("jax_enable_x64", True)
 
 PARAMS = dict(omega=(1.0, 1.1), g=0.1, gamma=0.2, n_th=(0.05, 0.1))
 XI_RANGE = (-0.95, 0.95)
-RESULTS = Path(__file__).parent / "results"
 
 
 def build(xi):
@@ -156,7 +151,6 @@ def main():
             print(f"{name} N = {r['cutoff']}: speed-up per point {r['speedup_wall']:.3g} (wall), "
                   f"{r['speedup_cpu']:.3g} (CPU); agreement {r['max_abs_diff']:.2e}")
 
-    backend = jax.default_backend()
     out = {
         "benchmark": "correlated_bath_steady_state",
         "params": {**PARAMS, "xi_range": XI_RANGE, "n_xi": args.n_xi},
@@ -164,25 +158,9 @@ def main():
                   "run_cpu_s": run_cpu, "repeats": args.repeats},
         "qutip_points": points,
         "summary": summary,
-        "host": {
-            "hostname": platform.node(),
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "jax": jax.__version__,
-            "backend": backend,
-            "devices": [str(d) for d in jax.devices()],
-            "qutip": qt.__version__,
-            "numpy": np.__version__,
-            "load_average": os.getloadavg(),
-            "date": datetime.now(UTC).isoformat(),
-        },
+        "metadata": {**metadata(), "qutip": qt.__version__, "numpy": np.__version__},
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"bench_correlated_bath_steady_state_{platform.node()}_{backend}.json"
-    path.write_text(json.dumps(out, indent=2))
-    print(f"wrote {path}")
+    write_report("bench_correlated_bath_steady_state", out)
 
 
 if __name__ == "__main__":

@@ -20,16 +20,14 @@ Usage: ``python benchmarks/bench_fig2a_point.py [--t-final 2000] [--solvers Tsit
 """
 
 import argparse
-import json
 import os
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import diffrax as dfx
 import jax
 import numpy as np
+from _common import metadata, write_report
 from scipy.integrate import solve_ivp
 
 import qsync_jax as qs
@@ -38,7 +36,6 @@ jax.config.update("jax_enable_x64", True)
 
 PARAMS = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
 RTOL = ATOL = 1e-8
-RESULTS = Path(__file__).parent / "results"
 
 
 # ----------------------------------------------------------------------------- qsync_jax
@@ -133,22 +130,6 @@ def scipy_point(window):
 # ----------------------------------------------------------------------------- main
 
 
-def metadata():
-    devices = jax.devices()
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min_at_start": os.getloadavg()[0],
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in devices],
-        "device_kind": devices[0].device_kind,
-    }
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -179,11 +160,7 @@ def main(argv=None):
               f"{row['compile_s']:.1f} s, {row['num_steps']} steps, S_c = {row['S_c']:.10f}, "
               f"S_p = {row['S_p']:.10f}, rel. diff {row['max_rel_diff_vs_scipy']:.1e}", flush=True)
 
-    RESULTS.mkdir(exist_ok=True)
-    name = f"bench_fig2a_point_{platform.node()}_{jax.default_backend()}.json"
-    out = args.output or RESULTS / name
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
+    write_report("bench_fig2a_point", report, args.output)
 
 
 if __name__ == "__main__":

@@ -24,16 +24,14 @@ Usage: ``python benchmarks/bench_gradients.py [--t-final 2000] [--checkpoints 10
 """
 
 import argparse
-import json
 import os
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import diffrax as dfx
 import jax
 import jax.numpy as jnp
+from _common import metadata, write_report
 
 import qsync_jax as qs
 
@@ -42,7 +40,6 @@ jax.config.update("jax_enable_x64", True)
 PARAMS = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
 BATH = dict(omega=(1.0, 1.2), gamma=0.5, n_th=(1.0, 0.0))
 RTOL = ATOL = 1e-8
-RESULTS = Path(__file__).parent / "results"
 STATE_FLOATS = 8 + 64 + 1  # mean, covariance and the running integral of S_p
 
 
@@ -182,21 +179,6 @@ def steady_state_rows(repeats):
             "per_point_of_a_vmapped_batch_of": points, "timings": rows}
 
 
-def metadata():
-    devices = jax.devices()
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min_at_start": os.getloadavg()[0],
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "diffrax": dfx.__version__ if hasattr(dfx, "__version__") else None,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in devices],
-    }
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -216,10 +198,7 @@ def main(argv=None):
     report["fig2a"] = fig2a(args.t_final, args.repeats, checkpoints, memory_ts)
     report["steady_state"] = steady_state_rows(args.repeats)
 
-    RESULTS.mkdir(exist_ok=True)
-    out = args.output or RESULTS / f"bench_gradients_{platform.node()}_{jax.default_backend()}.json"
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
+    write_report("bench_gradients", report, args.output)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,8 @@ Usage: ``python benchmarks/bench_rings.py [--quick]`` (quick: N ≤ 1000, fewer 
 """
 
 import argparse
-import json
 import os
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import diffrax as dfx
@@ -40,6 +37,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import metadata, write_report
 
 import qsync_jax as qs
 
@@ -52,7 +50,6 @@ CONFIG = qs.SolverConfig(solver=dfx.Dopri8(), rtol=1e-8, atol=1e-8)
 TIGHT = qs.SolverConfig(solver=dfx.Dopri8(), rtol=1e-12, atol=1e-12)
 FIG2D_H = tuple(range(1, 11))
 LONG_H = (*range(1, 11), 15, 20, 30, 50)
-RESULTS = Path(__file__).parent / "results"
 
 
 def timed(fn):
@@ -76,36 +73,27 @@ def max_relative_difference(x, y):
 
 
 class MechanicalSync(eqx.Module):
-    """``fn(t, ring_state)``: S_c and S_p (and optionally the correlations) of the mechanical
-    modes of sites 0 and h, for each h in ``hs`` (static)."""
+    """``fn(t, state)``: S_c and S_p (and optionally the correlations) of the mechanical modes of
+    sites 0 and h, for each h in ``hs`` (static), as (H, 1) arrays. From the Bloch blocks of a
+    ``RingState``, or with ``dense=True`` from the dense state of the whole ring (mechanics of
+    site s is mode 2s + 1)."""
 
     hs: tuple[int, ...] = eqx.field(static=True)
     correlations: bool = eqx.field(static=True)
+    dense: bool = eqx.field(static=True)
 
-    def __init__(self, hs, correlations=False):
+    def __init__(self, hs, correlations=False, *, dense=False):
         self.hs = tuple(int(h) for h in hs)
         self.correlations = bool(correlations)
+        self.dense = bool(dense)
 
     def __call__(self, t, state):
+        if self.dense:
+            pairs = [(1, 2 * h + 1) for h in self.hs]
+            values = qs.SyncMeasures(pairs, correlations=self.correlations)(t, state)
+            return {k: v[..., :, None] for k, v in values.items()}
         pairs = state.pair(np.asarray(self.hs), modes=(1,))  # (H,) two-mode states
         return qs.SyncMeasures((0, 1), correlations=self.correlations)(t, pairs)
-
-
-class DenseMechanicalSync(eqx.Module):
-    """The same measures read from the dense state of the whole ring (mechanics of site s is
-    mode 2s + 1)."""
-
-    hs: tuple[int, ...] = eqx.field(static=True)
-    correlations: bool = eqx.field(static=True)
-
-    def __init__(self, hs, correlations=False):
-        self.hs = tuple(int(h) for h in hs)
-        self.correlations = bool(correlations)
-
-    def __call__(self, t, state):
-        pairs = [(1, 2 * h + 1) for h in self.hs]
-        values = qs.SyncMeasures(pairs, correlations=self.correlations)(t, state)
-        return {k: v[..., :, None] for k, v in values.items()}  # (H, 1) like MechanicalSync
 
 
 class RingProfile(eqx.Module):
@@ -205,7 +193,7 @@ def fig2d():
         qs.optomechanical_ring(n, **SITE, mu=MU), MechanicalSync(FIG2D_H, True), WINDOW,
         config=CONFIG))
     dense, wall_d, _ = timed(lambda: qs.time_average(
-        qs.optomechanical_ring(n, **SITE, mu=MU), DenseMechanicalSync(FIG2D_H, True), WINDOW,
+        qs.optomechanical_ring(n, **SITE, mu=MU), MechanicalSync(FIG2D_H, True, dense=True), WINDOW,
         config=CONFIG, path="dense"))
     out = {"n_sites": n, "h": list(FIG2D_H), "bloch": as_lists(bloch.value),
            "dense": as_lists(dense.value), "wall_s_bloch": wall_b, "wall_s_dense": wall_d,
@@ -295,20 +283,6 @@ def window_dependence(n, windows):
     return {"n_sites": n, "h": list(LONG_H), "rows": rows}
 
 
-def metadata():
-    devices = jax.devices()
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min_at_start": os.getloadavg()[0],
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in devices],
-    }
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -349,10 +323,7 @@ def main(argv=None):
     windows = [(1000.0, 2000.0), (3000.0, 4000.0)] + ([] if quick else [(7000.0, 8000.0)])
     report["window_dependence"] = window_dependence(1000, windows)
 
-    RESULTS.mkdir(exist_ok=True)
-    out = args.output or RESULTS / f"bench_rings_{platform.node()}_{jax.default_backend()}.json"
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
+    write_report("bench_rings", report, args.output)
 
 
 if __name__ == "__main__":

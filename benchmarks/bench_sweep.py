@@ -29,7 +29,6 @@ Usage: ``python benchmarks/bench_sweep.py [--quick] [--t-final 2000] [--batch-si
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -40,7 +39,8 @@ import diffrax as dfx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bench_fig2a_point import ATOL, PARAMS, RESULTS, RTOL, metadata, scipy_point
+from _common import metadata, write_report
+from bench_fig2a_point import ATOL, PARAMS, RTOL, scipy_point
 
 import qsync_jax as qs
 
@@ -224,10 +224,7 @@ def main():
                          "failed_points": int((ds.status.values != "success").sum())}
         print(f"  GPU: {n} points in {wall:.1f} s ({n / wall:.0f} points/s)", flush=True)
 
-    RESULTS.mkdir(exist_ok=True)
-    out = ARGS.output or RESULTS / f"bench_sweep_{platform.node()}_{jax.default_backend()}.json"
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
+    write_report("bench_sweep", report, ARGS.output)
 
 
 if __name__ == "__main__":

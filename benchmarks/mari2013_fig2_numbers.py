@@ -21,12 +21,12 @@ Usage: ``python benchmarks/mari2013_fig2_numbers.py [--quick]`` (quick: fewer sw
 
 import argparse
 import json
-from pathlib import Path
 
 import diffrax as dfx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import RESULTS
 
 import qsync_jax as qs
 
@@ -36,7 +36,6 @@ PAPER = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.
 WINDOW = (1000.0, 2000.0)
 CONFIG = qs.SolverConfig(solver=dfx.Dopri8(), rtol=1e-8, atol=1e-8)
 PAIR = qs.SyncMeasures((1, 3), correlations=True)
-RESULTS = Path(__file__).parent / "results"
 
 
 def mechanical_radii(t, state):

@@ -10,7 +10,7 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).parent
-SCRIPTS = sorted(p for p in HERE.glob("*.py") if p.name != "run_all.py")
+SCRIPTS = sorted(p for p in HERE.glob("*.py") if p.name != "run_all.py" and p.name[0] != "_")
 
 
 def main() -> int:

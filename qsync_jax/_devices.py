@@ -5,10 +5,9 @@
 are done. The computation that calls them runs on a thread of that same pool, and the host side
 of an execution can hold a second one while it waits; when no thread is left free, nobody runs
 the pieces and the process hangs. With the default pool of one thread per core this happens on
-2-core machines even on one device (measured with jaxlib 0.10.2: 15 000 steady states under
-``vmap`` hung in 2 runs out of 2 with a pool of 2 threads, in none of 3 with 4), and on several CPU
-devices whenever the pool is not larger than the device count (5 hangs in 5 runs at 200 points on
-2 devices, none with a pool of 3; 4 devices needed 5 threads).
+2-core machines even on one device, and on several CPU devices whenever the pool has no spare
+thread (seen with jaxlib 0.10.2; ``tests/test_sweep.py`` runs both cases in subprocesses with a
+timeout, and they hang without the pool sizing below).
 
 The pool's size is read from the ``NPROC`` environment variable when JAX starts its CPU backend.
 Importing :mod:`qsync_jax` sets it, when unset, to ``max(cores, 4)``, enough for one device (this

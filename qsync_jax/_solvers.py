@@ -2,21 +2,22 @@ r"""Explicit Runge–Kutta steps written out stage by stage, for small and batch
 
 Diffrax's Runge–Kutta solvers run their stages in an inner ``while`` loop that reads the Butcher
 tableau and a buffer of stages at a dynamic index: general (it handles implicit and multi-tableau
-methods too) but about 10 µs per step on a CPU whatever the size of the state, and no cheaper per
-trajectory under ``vmap``. Our states are small (72 numbers for an optomechanical pair), so that
-overhead, not arithmetic, set the cost of a step. :class:`Unrolled` takes the tableau of a Diffrax
-explicit method and traces its stages as straight-line code, each stage one fused loop over the
-state (and the batch, under ``vmap``):
+methods too), but for the 72-number state of an optomechanical pair a Dopri8 step costs 9.7 µs,
+and no less per trajectory under ``vmap`` (9.8 µs in a batch of 256): overhead, not
+arithmetic, sets the cost. :class:`Unrolled` takes the tableau of a Diffrax explicit method and
+traces its stages as straight-line code, each stage one fused loop over the state (and the batch,
+under ``vmap``):
 
 $$k_i = h\,f\Big(t_0 + c_i h,\; y_0 + \sum_{j<i} a_{ij} k_j\Big),\qquad
   y_1 = y_0 + \sum_i b_i k_i,\qquad e = \sum_i (b_i - \hat b_i)\, k_i,$$
 
 with the method's own first-same-as-last reuse, error estimate and dense output, so it takes the
 same steps as the wrapped solver and agrees with it to rounding (tested). Measured on a 2-core CPU
-on Fig. 2(a) points (t = 2000) in batches of 256 (``benchmarks/bench_sweep.py``): 3.2 µs per
-trajectory and step, against 8.0 µs with Diffrax's loop. A single trajectory, however, runs about
-2× slower unrolled (28 vs 15 µs per step at t = 200): single solves keep Diffrax's loop (the
-default of :class:`qsync_jax.SolverConfig`), batches should use ``Unrolled``.
+(``benchmarks/bench_batched_step.py``, t = 200): 3.7 µs per trajectory and step in a batch of
+256, against 9.8 µs with Diffrax's loop; in sweeps of Fig. 2(a) points to t = 2000
+(``benchmarks/bench_sweep.py``) 3.2 against 8.0 µs. A single trajectory, however, runs 2×
+slower unrolled (20.3 vs 9.7 µs per step): single solves keep Diffrax's loop (the default of
+:class:`qsync_jax.SolverConfig`), batches should use ``Unrolled``.
 """
 
 import diffrax as dfx

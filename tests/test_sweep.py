@@ -300,6 +300,16 @@ def _python(code, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _assert_finishes(proc, what, timeout=180):
+    """``proc`` exits with 0 within ``timeout`` seconds (a hang fails the test, not the suite)."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{what} hung")
+    assert proc.returncode == 0, err
+
+
 def test_killed_process_resumes_to_identical_dataset(tmp_path):
     path = tmp_path / "ckpt"
     proc = _python(_KILLED_RUN.format(path=str(path)))
@@ -372,12 +382,7 @@ def test_sharded_batched_linear_algebra_does_not_hang(tmp_path):
     # jaxlib to split them over its thread pool, which deadlocked with a pool of 2 threads.
     path = str(tmp_path / "steady.nc")
     proc = _python(_SHARDED_LINALG_RUN.format(path=path), env={"JAX_PLATFORMS": "cpu"})
-    try:
-        _, err = proc.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("a sharded sweep of steady states hung")
-    assert proc.returncode == 0, err
+    _assert_finishes(proc, "a sharded sweep of steady states")
     with xr.open_dataset(path, engine="scipy") as sharded:
         sharded = sharded.load()
     model = qs.CorrelatedBathOscillators(omega=(1.0, 1.2), g=0.2, gamma=0.5, xi=0.0,
@@ -422,12 +427,7 @@ def test_batched_linear_algebra_does_not_hang_on_one_device():
     # 15 000 steady states in one vmapped call (throw=True): hung 2 runs out of 2 with XLA's
     # default pool of 2 threads on a 2-core machine; importing qsync_jax sizes the pool.
     proc = _python(_ONE_DEVICE_LINALG_RUN, env={"JAX_PLATFORMS": "cpu"})
-    try:
-        _, err = proc.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("vmapped steady states hung")
-    assert proc.returncode == 0, err
+    _assert_finishes(proc, "vmapped steady states")
 
 
 def test_import_keeps_a_pool_size_set_by_the_user():

@@ -1,0 +1,40 @@
+"""What every benchmark script shares: host/device metadata and where results are written."""
+
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+import diffrax as dfx
+import jax
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def metadata() -> dict:
+    """Host, software versions, devices and the load when the run started."""
+    devices = jax.devices()
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min_at_start": os.getloadavg()[0],
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "diffrax": getattr(dfx, "__version__", None),
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in devices],
+        "device_kind": devices[0].device_kind,
+    }
+
+
+def write_report(name: str, report: dict, output: Path | None = None) -> Path:
+    """Write ``report`` as JSON to ``output``, default ``results/<name>_<host>_<backend>.json``."""
+    RESULTS.mkdir(exist_ok=True)
+    out = output or RESULTS / f"{name}_{platform.node()}_{jax.default_backend()}.json"
+    out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {out}")
+    return out
