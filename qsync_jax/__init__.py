@@ -30,8 +30,6 @@ from ._gaussian import vacuum as vacuum
 from ._gaussian import von_neumann_entropy as von_neumann_entropy
 from ._gaussian import wigner as wigner
 from ._integrate import SolverConfig as SolverConfig
-from ._integrate import TimeAverage as TimeAverage
-from ._integrate import Trajectory as Trajectory
 from ._integrate import evolve as evolve
 from ._integrate import time_average as time_average
 from ._measures import SyncMeasures as SyncMeasures
@@ -49,11 +47,14 @@ from ._models.optomechanics import optomechanical_pair as optomechanical_pair
 from ._models.optomechanics import optomechanical_ring as optomechanical_ring
 from ._optimize import OptimizeHistory as OptimizeHistory
 from ._optimize import optimize as optimize
+from ._results import AbstractResult as AbstractResult
+from ._results import SteadyStateSolution as SteadyStateSolution
+from ._results import TimeAverage as TimeAverage
+from ._results import Trajectory as Trajectory
 from ._solvers import Unrolled as Unrolled
 from ._status import Status as Status
 from ._status import status_message as status_message
 from ._status import status_names as status_names
-from ._steady_state import SteadyStateSolution as SteadyStateSolution
 from ._steady_state import solve_lyapunov as solve_lyapunov
 from ._steady_state import solve_steady_state as solve_steady_state
 from ._steady_state import steady_state as steady_state

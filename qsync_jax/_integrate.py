@@ -30,7 +30,8 @@ from jaxtyping import Array, Float, Int, PyTree
 from ._bloch import BlochRing, select_path
 from ._gaussian import GaussianState
 from ._models._base import AbstractModel
-from ._status import Status, from_diffrax, mark_nonfinite, status_names
+from ._results import TimeAverage, Trajectory, _is_concrete
+from ._status import Status, from_diffrax, mark_nonfinite
 
 
 class SolverConfig(eqx.Module):
@@ -57,48 +58,6 @@ class SolverConfig(eqx.Module):
     max_steps: int = eqx.field(static=True, default=1_000_000)
     dt0: float | None = None
     adjoint: dfx.AbstractAdjoint = dfx.RecursiveCheckpointAdjoint()
-
-
-class Trajectory(eqx.Module):
-    """Result of :func:`evolve`.
-
-    - ``ts``: (T,) save times.
-    - ``states``: a ``GaussianState`` with leading axis T, or — when ``save=fn`` was given —
-      the pytree of ``fn(t, state)`` values stacked along a leading axis T.
-    - ``status``: a :class:`Status` (one per trajectory; batched under ``vmap``).
-    - ``num_steps``: accepted + rejected solver steps.
-    """
-
-    ts: Float[Array, " T"]
-    states: PyTree
-    status: Status
-    num_steps: Int[Array, ""]
-
-    def __repr__(self):
-        leaves = jax.tree_util.tree_leaves(self.states)
-        shapes = ", ".join(str(tuple(x.shape)) for x in leaves)
-        status = self.status
-        if _is_concrete(status._value):
-            names = status_names(status)
-            status = names.item() if names.ndim == 0 else names.tolist()
-        return (
-            f"Trajectory(T={self.ts.shape[-1]}, states=[{shapes}], "
-            f"status={status!r}, num_steps={self.num_steps})"
-        )
-
-
-class TimeAverage(eqx.Module):
-    """Result of :func:`time_average`.
-
-    - ``value``: the pytree of time averages (1/T)∫S dt over the window.
-    - ``state``: the ``GaussianState`` at the end of the window.
-    - ``status``: a :class:`Status`; ``num_steps``: solver steps over both stages.
-    """
-
-    value: PyTree
-    state: GaussianState
-    status: Status
-    num_steps: Int[Array, ""]
 
 
 SMALL_MATRIX = 8
@@ -154,10 +113,6 @@ def _vector_field(t, y: GaussianState, model: AbstractModel) -> GaussianState:
     return GaussianState(
         mean=model.mean_field(t, y.mean), cov=AC + AC.T + model.diffusion(t, y.mean)
     )
-
-
-def _is_concrete(*xs) -> bool:
-    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(xs))
 
 
 def _check_state0(model: AbstractModel, state0: GaussianState) -> None:

@@ -28,24 +28,11 @@ from jaxtyping import Array, Float
 
 from ._gaussian import GaussianState
 from ._models._base import AbstractLinearModel
+from ._results import SteadyStateSolution
 from ._status import Status
 
 STABILITY_RTOL = 1e-10
 """A drift with max Re λ ≥ −STABILITY_RTOL · max|λ| has no unique steady state."""
-
-
-class SteadyStateSolution(eqx.Module):
-    """Result of :func:`solve_steady_state`.
-
-    - ``state``: the steady ``GaussianState`` (NaN where there is none).
-    - ``status``: :attr:`Status.success` or :attr:`Status.no_steady_state`.
-    - ``spectral_abscissa``: max Re λ(A), the slowest relaxation rate with its sign flipped
-      (negative for a stable model; its inverse magnitude is the relaxation time).
-    """
-
-    state: GaussianState
-    status: Status
-    spectral_abscissa: Float[Array, ""]
 
 
 def solve_lyapunov(

@@ -54,7 +54,7 @@ from jaxtyping import PyTree
 from tqdm import tqdm
 
 from ._devices import warn_if_pool_too_small
-from ._integrate import TimeAverage, Trajectory
+from ._results import AbstractResult
 from ._status import Status, mark_nonfinite, status_names
 
 _AXIS = "points"
@@ -189,20 +189,10 @@ def _chunk_size(batch_size, n_points: int, devices) -> int:
 
 
 def _split(result) -> tuple[PyTree, Status, jax.Array, jax.Array | None]:
-    """Outputs, status, step count and save times (``Trajectory`` only) of ``fn``'s result."""
-    if isinstance(result, TimeAverage):
-        return result.value, result.status, result.num_steps, None
-    if isinstance(result, Trajectory):
-        return result.states, result.status, result.num_steps, result.ts
-    if isinstance(result, eqx.Module) and isinstance(
-        getattr(result, "status", None), type(Status.success)
-    ):  # any other result with a status, e.g. a SteadyStateSolution: its other fields
-        outputs = {
-            f.name: getattr(result, f.name)
-            for f in dataclasses.fields(result)
-            if f.name not in ("status", "num_steps")
-        }
-        return outputs, result.status, getattr(result, "num_steps", jnp.asarray(-1)), None
+    """Outputs, status, step count and save times of ``fn``'s result (the result protocol of
+    :mod:`qsync_jax._results`; a plain pytree counts as a successful output)."""
+    if isinstance(result, AbstractResult):
+        return result.outputs(), result.status, result.num_steps, result.save_times()
     return result, Status.success, jnp.asarray(-1), None
 
 

@@ -189,4 +189,4 @@ def test_trajectory_repr_names_the_status():
     assert "status='success'" in repr(traj)
     batched = jax.vmap(lambda s: qs.evolve(MODEL, jnp.array([s]), state0=STATE0))(
         jnp.array([0.5, 1.0]))
-    assert "status=['success', 'success']" in repr(batched)
+    assert "status='success: 2'" in repr(batched)
