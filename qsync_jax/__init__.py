@@ -11,8 +11,6 @@ environment variable ``NPROC`` (the size of XLA's CPU thread pool, read when JAX
 from ._devices import use_cpu_devices as use_cpu_devices  # first: sizes the pool (NPROC)
 
 # isort: split
-from ._bloch import BlochRing as BlochRing
-from ._bloch import RingState as RingState
 from ._gaussian import GaussianState as GaussianState
 from ._gaussian import coherent as coherent
 from ._gaussian import gaussian_discord as gaussian_discord
@@ -36,15 +34,21 @@ from ._measures import SyncMeasures as SyncMeasures
 from ._measures import complete_sync as complete_sync
 from ._measures import phase_locking_value as phase_locking_value
 from ._measures import phase_sync as phase_sync
+from ._models._base import AbstractGaussianModel as AbstractGaussianModel
 from ._models._base import AbstractLinearModel as AbstractLinearModel
 from ._models._base import AbstractModel as AbstractModel
+from ._models._base import Parameter as Parameter
+from ._models._base import parameters as parameters
 from ._models.correlated_bath import CorrelatedBathOscillators as CorrelatedBathOscillators
 from ._models.correlated_bath import drift_spectrum as drift_spectrum
 from ._models.correlated_bath import exceptional_points as exceptional_points
 from ._models.correlated_bath import exchange_current as exchange_current
 from ._models.optomechanics import OptomechanicalNetwork as OptomechanicalNetwork
 from ._models.optomechanics import optomechanical_pair as optomechanical_pair
-from ._models.optomechanics import optomechanical_ring as optomechanical_ring
+from ._models.presets import MARI2013_FIG2 as MARI2013_FIG2
+from ._models.ring import OptomechanicalRing as OptomechanicalRing
+from ._models.ring import RingState as RingState
+from ._models.ring import optomechanical_ring as optomechanical_ring
 from ._optimize import OptimizeHistory as OptimizeHistory
 from ._optimize import optimize as optimize
 from ._results import AbstractResult as AbstractResult
@@ -59,3 +63,17 @@ from ._steady_state import solve_lyapunov as solve_lyapunov
 from ._steady_state import solve_steady_state as solve_steady_state
 from ._steady_state import steady_state as steady_state
 from ._sweep import sweep as sweep
+
+
+def __getattr__(name):
+    if name == "BlochRing":  # deprecated alias
+        import warnings
+
+        warnings.warn(
+            "qs.BlochRing is deprecated: use qs.OptomechanicalRing (what qs.optomechanical_ring "
+            "returns; BlochRing.from_network is OptomechanicalRing.from_network).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return OptomechanicalRing
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

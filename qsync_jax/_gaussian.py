@@ -56,6 +56,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._summary import Summary
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 _LOG_FLOOR = 1e-12  # δ of the module docstring: (ν−½) ln(ν−½) → (ν−½) ln max(ν−½, δ)
@@ -65,7 +67,7 @@ _KINDS = ("von_neumann", "renyi2")
 Modes = int | Sequence[int]
 
 
-class GaussianState(eqx.Module):
+class GaussianState(Summary):
     """Mean (..., 2n) and covariance (..., 2n, 2n) of a Gaussian state; leading batch axes allowed.
 
     Construction does no checks (the class is also the state that ODE solvers integrate and that

@@ -17,6 +17,7 @@ Failures are values: every result carries a :class:`qsync_jax.Status`; with ``th
 """
 
 import os
+import warnings
 from collections.abc import Callable
 
 import diffrax as dfx
@@ -27,7 +28,6 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PyTree
 
-from ._bloch import BlochRing, select_path
 from ._gaussian import GaussianState
 from ._models._base import AbstractModel
 from ._results import TimeAverage, Trajectory, _is_concrete
@@ -60,75 +60,23 @@ class SolverConfig(eqx.Module):
     adjoint: dfx.AbstractAdjoint = dfx.RecursiveCheckpointAdjoint()
 
 
-SMALL_MATRIX = 8
-"""Up to this size, A·C is computed by :func:`_small_matmul`; larger products by ``A @ C``."""
+def _vector_field(t, y, model: AbstractModel):
+    return model.vector_field(t, y)
 
 
-def _broadcast_matmul(A, C):
-    """A·C as a broadcast product reduced over the minor axis: XLA fuses it into the vector
-    field, while a dot product of one small matrix is a separate call whose overhead exceeds its
-    arithmetic (59 vs 287 ns per 8 × 8 product, ``benchmarks/bench_batched_step.py``)."""
-    return jnp.sum(A[:, None, :] * C.T[None, :, :], axis=-1)
+def _check_state0(model: AbstractModel, state0) -> None:
+    model.check_state(state0, "state0")
 
 
-@jax.custom_batching.custom_vmap
-def _batched_small_matmul(A, C):
-    return _broadcast_matmul(A, C)
-
-
-@_batched_small_matmul.def_vmap
-def _(axis_size, in_batched, A, C):
-    # Many trajectories at once (vmap): one batched dot product, 8× faster per matrix at 256
-    # trajectories (41 vs 310 ns, benchmarks/bench_batched_step.py) than the broadcast form,
-    # which vectorizes poorly along a leading batch axis.
-    A, C = (x if batched else jnp.broadcast_to(x, (axis_size, *x.shape))
-            for x, batched in zip((A, C), in_batched))
-    return jnp.matmul(A, C), True
-
-
-@jax.custom_jvp
-def _small_matmul(A, C):
-    """A·C for small matrices, fast both alone and under ``vmap`` (a custom batching rule).
-
-    Its derivative is written with plain operations, which JAX can also transpose (reverse
-    mode cannot pass through a custom batching rule)."""
-    return _batched_small_matmul(A, C)
-
-
-@_small_matmul.defjvp
-def _(primals, tangents):
-    (A, C), (dA, dC) = primals, tangents
-    return _small_matmul(A, C), _broadcast_matmul(dA, C) + _broadcast_matmul(A, dC)
-
-
-def _matmul(A, C):
-    return _small_matmul(A, C) if A.shape[-1] <= SMALL_MATRIX else A @ C
-
-
-def _vector_field(t, y: GaussianState, model: AbstractModel) -> GaussianState:
-    if isinstance(model, BlochRing):
-        return model.vector_field(t, y)
-    A = model.drift(t, y.mean)
-    AC = _matmul(A, y.cov)
-    return GaussianState(
-        mean=model.mean_field(t, y.mean), cov=AC + AC.T + model.diffusion(t, y.mean)
-    )
-
-
-def _check_state0(model: AbstractModel, state0: GaussianState) -> None:
-    if isinstance(model, BlochRing):
-        return model.check_state0(state0)
-    dim = 2 * model.n_modes
-    if jnp.shape(state0.mean) != (dim,) or jnp.shape(state0.cov) != (dim, dim):
-        raise ValueError(
-            f"state0 must have mean of shape ({dim},) and cov of shape ({dim}, {dim}) for a "
-            f"model of {model.n_modes} modes; got mean {jnp.shape(state0.mean)} and cov "
-            f"{jnp.shape(state0.cov)}."
+def _deprecated_path(path) -> None:
+    if path is not None:
+        warnings.warn(
+            "`path` is deprecated and ignored: the model decides how it is integrated (uniform "
+            "rings from qs.optomechanical_ring are integrated in Bloch blocks; "
+            "qs.OptomechanicalRing.to_network() gives the dense network).",
+            DeprecationWarning,
+            stacklevel=3,
         )
-    if _is_concrete(state0) and not (
-        np.all(np.isfinite(state0.mean)) and np.all(np.isfinite(state0.cov))
-    ):
-        raise ValueError("state0 has non-finite entries.")
 
 
 def _check_times(name: str, ts, t0) -> None:
@@ -145,35 +93,35 @@ def _check_times(name: str, ts, t0) -> None:
 
 
 DENSE_STEP_BUFFERS = 16
-"""State-sized arrays one dense step holds at once (Runge–Kutta stages, error estimate, drift and
-its products): the basis of the memory estimate made before a dense solve."""
+"""State-sized arrays one step holds at once (Runge–Kutta stages, error estimate, drift and its
+products): the basis of the memory estimate made before a solve."""
 
 
 def _check_dense_memory(model, state0, n_saves: int, save) -> None:
-    """``MemoryError``, before any work, when a dense solve cannot fit in memory.
+    """``MemoryError``, before any work, when a solve cannot fit in memory.
 
-    Estimate: ``DENSE_STEP_BUFFERS`` covariances of (2n)² floats for a step, plus ``n_saves``
-    saved values (full states, or the output of ``save``). The limit is the device's memory
-    where JAX reports it (GPUs), the machine's physical memory otherwise.
+    Estimate: ``DENSE_STEP_BUFFERS`` copies of the model's state (for a Gaussian model, mostly its
+    (2n)² covariance) for a step, plus ``n_saves`` saved values (full states, or the output of
+    ``save``). The limit is the device's memory where JAX reports it (GPUs), the machine's
+    physical memory otherwise.
     """
-    if isinstance(model, BlochRing):
-        return
-    dim = 2 * model.n_modes
-    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
+    def nbytes(tree):
+        return sum(
+            int(np.prod(jnp.shape(x))) * jnp.dtype(x.dtype).itemsize
+            for x in jax.tree_util.tree_leaves(tree)
+        )
+
     saved = state0 if save is None else jax.eval_shape(save, jnp.zeros((), float), state0)
-    saved_bytes = sum(
-        int(np.prod(jnp.shape(x))) * jnp.dtype(x.dtype).itemsize
-        for x in jax.tree_util.tree_leaves(saved)
-    )
-    needed = DENSE_STEP_BUFFERS * dim * dim * itemsize + n_saves * saved_bytes
+    needed = DENSE_STEP_BUFFERS * nbytes(state0) + n_saves * nbytes(saved)
     stats = jax.devices()[0].memory_stats() or {}
     limit = stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if needed > limit:
         raise MemoryError(
-            f"The dense covariance path for {model.n_modes} modes ({dim} × {dim} covariance, "
+            f"Integrating {type(model).__name__} ({nbytes(state0) / 2**20:.1f} MiB per state, "
             f"{n_saves} saves) needs about {needed / 2**30:.1f} GiB, more than the "
-            f"{limit / 2**30:.1f} GiB available. Use a translation-invariant ring (Bloch path, "
-            f"`path='bloch'`), fewer modes, fewer save times, or `save=` to keep less per save."
+            f"{limit / 2**30:.1f} GiB available. Use a structured model (a uniform ring: "
+            f"qs.optomechanical_ring, O(N) memory), fewer modes, fewer save times, or `save=` to "
+            f"keep less per save."
         )
 
 
@@ -241,7 +189,7 @@ def evolve(
     config: SolverConfig = SolverConfig(),
     save: Callable[[Float[Array, ""], GaussianState], PyTree] | None = None,
     throw: bool = True,
-    path: str = "auto",
+    path: str | None = None,
 ) -> Trajectory:
     """Integrate mean and covariance of ``model`` and save at times ``ts``.
 
@@ -252,26 +200,25 @@ def evolve(
 
     **Other arguments:**
 
-    - ``state0``: initial ``GaussianState``; default ``model.initial_state()`` (zero mean, each
-      mode thermal at its bath's occupation).
+    - ``state0``: initial state, of the model's state type (a ``GaussianState``, or e.g. a
+      :class:`qsync_jax.RingState` for a ring); default ``model.initial_state()`` (zero mean,
+      each mode thermal at its bath's occupation).
     - ``t0``: initial time (default 0).
     - ``config``: a :class:`SolverConfig`.
     - ``save``: if given, only ``save(t, state)`` is kept at each save time (memory stays flat
       for long runs). Pass a module-level function: a new lambda per call recompiles.
     - ``throw``: raise on failure (default). With ``throw=False`` the result carries the status
       and its values are those reached (NaN or inf where the dynamics diverged).
-    - ``path``: ``"auto"`` (default) integrates translation-invariant optomechanical rings in
-      Bloch blocks — O(N) per step, states saved as :class:`qsync_jax.RingState` (see
-      :mod:`qsync_jax._bloch`) — and everything else densely; ``"dense"`` forces the dense
-      (2n, 2n) covariance; ``"bloch"`` forces Bloch blocks (``ValueError`` if the model is not
-      such a ring). Traced models (inside ``jit``/``vmap``) get Bloch blocks only when asked.
-      A dense solve that cannot fit in memory raises ``MemoryError`` before starting.
+    - ``path``: deprecated and ignored: the model alone decides how it is integrated (a uniform
+      ring from :func:`qsync_jax.optomechanical_ring` in Bloch blocks, O(N) per step).
+
+    A solve that cannot fit in memory raises ``MemoryError`` before starting.
 
     Works under ``jax.jit``, ``jax.vmap`` (over models, ``ts`` or ``state0``) and ``jax.grad``.
     """
     ts = jnp.asarray(ts)
     _check_times("ts", ts, t0)
-    model, state0 = select_path(model, path, state0)
+    _deprecated_path(path)
     state0 = model.initial_state() if state0 is None else state0
     _check_state0(model, state0)
     _check_dense_memory(model, state0, ts.shape[0], save)
@@ -316,7 +263,7 @@ def time_average(
     t0: float = 0.0,
     config: SolverConfig = SolverConfig(),
     throw: bool = True,
-    path: str = "auto",
+    path: str | None = None,
 ) -> TimeAverage:
     r"""Time average $\frac{1}{t_b - t_a}\int_{t_a}^{t_b} \mathrm{fn}(t, \text{state}(t))\,dt$.
 
@@ -332,13 +279,14 @@ def time_average(
     - ``window``: ``(t_a, t_b)`` with ``t0 ≤ t_a < t_b``.
 
     **Other arguments:** ``state0``, ``t0``, ``config``, ``throw``, ``path`` as in
-    :func:`evolve` (on the Bloch path ``fn`` receives a :class:`qsync_jax.RingState`).
+    :func:`evolve` (``fn`` receives the model's state type, e.g. a :class:`qsync_jax.RingState`
+    for a ring).
     """
     window = jnp.asarray(window)
     if jnp.shape(window) != (2,):
         raise ValueError(f"window must be (t_a, t_b); got shape {jnp.shape(window)}.")
     _check_times("window", window, t0)
-    model, state0 = select_path(model, path, state0)
+    _deprecated_path(path)
     state0 = model.initial_state() if state0 is None else state0
     _check_state0(model, state0)
     _check_dense_memory(model, state0, 1, None)

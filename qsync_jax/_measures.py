@@ -30,13 +30,25 @@ from ._gaussian import GaussianState, gaussian_discord, log_negativity
 from ._models._base import AbstractLinearModel
 
 
-def _check_modes(state: GaussianState, i, j) -> None:
-    n = state.cov.shape[-1] // 2
+def _two_modes(state, i, j) -> GaussianState:
+    """The two-mode state of modes ``i``, ``j`` (modes 0 and 1 of the result), read through the
+    state's own ``reduce``: a slice of a ``GaussianState``, O(N) Bloch sums for a
+    :class:`qsync_jax.RingState` (never its dense covariance)."""
+    n = state.n_modes
     for name, k in (("i", i), ("j", j)):
         if not isinstance(k, (int, np.integer)) or not 0 <= k < n:
             raise ValueError(f"mode `{name}` must be an integer in [0, {n}); got {k!r}.")
     if i == j:
         raise ValueError(f"modes `i` and `j` must differ; got i = j = {i}.")
+    if isinstance(state, GaussianState):  # slices (fused by XLA), no value checks in a solve
+        c_ii, c_jj, c_ij = _blocks(state.cov, i, j)
+        cov = jnp.concatenate([jnp.concatenate([c_ii, c_ij], axis=-1),
+                               jnp.concatenate([jnp.swapaxes(c_ij, -1, -2), c_jj], axis=-1)],
+                              axis=-2)
+        mean = jnp.concatenate([state.mean[..., 2 * i : 2 * i + 2],
+                                state.mean[..., 2 * j : 2 * j + 2]], axis=-1)
+        return GaussianState(mean=mean, cov=cov)
+    return state.reduce((i, j))
 
 
 def _quadratic_form(v, c, w):
@@ -63,19 +75,20 @@ def complete_sync(
 
     **Arguments:**
 
-    - `state`: Gaussian state, possibly batched (leading axes).
+    - `state`: Gaussian state, possibly batched (leading axes), or any model's state type with
+      ``n_modes`` and ``reduce`` (e.g. a :class:`qsync_jax.RingState`, read in O(N)).
     - `i`, `j`: mode indices (networks: site s has cavity 2s and mechanics 2s + 1).
     - `relative`: if True (default), the relative measure of eq. (3) — fluctuations only,
       ⟨q_-²⟩ = (C_{x_i x_i} + C_{x_j x_j} − 2 C_{x_i x_j})/2 and likewise for p; if False, the
       absolute measure of eq. (1), which adds ((⟨x_i⟩ − ⟨x_j⟩)² + (⟨p_i⟩ − ⟨p_j⟩)²)/2.
     """
-    _check_modes(state, i, j)
-    c_ii, c_jj, c_ij = _blocks(state.cov, i, j)
+    state = _two_modes(state, i, j)
+    c_ii, c_jj, c_ij = _blocks(state.cov, 0, 1)
     # ⟨q_-²⟩ + ⟨p_-²⟩ = ½ tr(C_ii + C_jj − 2 C_ij)
     trace = lambda c: c[..., 0, 0] + c[..., 1, 1]  # noqa: E731
     variance = 0.5 * (trace(c_ii) + trace(c_jj) - 2.0 * trace(c_ij))
     if not relative:
-        diff = state.mean[..., 2 * i : 2 * i + 2] - state.mean[..., 2 * j : 2 * j + 2]
+        diff = state.mean[..., 0:2] - state.mean[..., 2:4]
         variance = variance + 0.5 * jnp.sum(diff**2, axis=-1)
     return 1.0 / variance
 
@@ -89,15 +102,14 @@ def phase_sync(state: GaussianState, i: int, j: int) -> Float[Array, "*batch"]:
 
     **Arguments:** `state` (possibly batched), mode indices `i`, `j`.
     """
-    _check_modes(state, i, j)
+    state = _two_modes(state, i, j)
     mean = state.mean
     # w_k = r_k (−sin φ_k, cos φ_k) with r_k = |⟨u_k⟩|: the normalization is applied once below.
-    w_i = jnp.stack([-mean[..., 2 * i + 1], mean[..., 2 * i]], axis=-1)
-    w_j = jnp.stack([-mean[..., 2 * j + 1], mean[..., 2 * j]], axis=-1)
+    w_i = jnp.stack([-mean[..., 1], mean[..., 0]], axis=-1)
+    w_j = jnp.stack([-mean[..., 3], mean[..., 2]], axis=-1)
     r2_i = jnp.sum(w_i**2, axis=-1)
     r2_j = jnp.sum(w_j**2, axis=-1)
-    cov = state.cov
-    c_ii, c_jj, c_ij = _blocks(cov, i, j)
+    c_ii, c_jj, c_ij = _blocks(state.cov, 0, 1)
     variance = 0.5 * (
         _quadratic_form(w_i, c_ii, w_i) / r2_i
         + _quadratic_form(w_j, c_jj, w_j) / r2_j
@@ -126,8 +138,7 @@ class SyncMeasures(eqx.Module):
 
     Example — S_c and S_p of the two mechanical resonators of a pair, averaged over a window::
 
-        om = qs.optomechanical_pair(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005,
-                                    E=48.0, mu=0.02, n_th=0.0)
+        om = qs.optomechanical_pair(**qs.MARI2013_FIG2)
         avg = qs.time_average(om, qs.SyncMeasures((1, 3)), (1000.0, 2000.0))
         avg.value["complete_sync"], avg.value["phase_sync"]  # (1,) arrays
     """
@@ -157,9 +168,9 @@ class SyncMeasures(eqx.Module):
             "phase_sync": [phase_sync(state, i, j) for i, j in self.pairs],
         }
         if self.correlations:
-            cov = state.cov
-            measures["log_negativity"] = [log_negativity(cov, (i,), (j,)) for i, j in self.pairs]
-            measures["discord"] = [gaussian_discord(cov, (i,), (j,)) for i, j in self.pairs]
+            pairs = [_two_modes(state, i, j).cov for i, j in self.pairs]
+            measures["log_negativity"] = [log_negativity(c, (0,), (1,)) for c in pairs]
+            measures["discord"] = [gaussian_discord(c, (0,), (1,)) for c in pairs]
         return {name: jnp.stack(values, axis=-1) for name, values in measures.items()}
 
 

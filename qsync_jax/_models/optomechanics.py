@@ -30,7 +30,16 @@ $$\dot x_{bj} = -\gamma_j x_{bj} + \omega_j p_{bj} - \sum_k \mu_{jk} p_{bk},\qqu
 
 The fluctuations obey the linearization of these equations (drift A = ∂f/∂u) with diffusion
 D = ⊕_j diag(κ_j, κ_j, γ_j(2n_th,j + 1), γ_j(2n_th,j + 1)).
+
+**Parameters** (declared once in ``SITE_PARAMETERS``; :func:`qsync_jax.parameters` lists them):
+rates κ, γ and occupations n_th are ≥ 0; mechanical frequencies ω ≥ 0 (lab-frame frequencies; ω = 0
+is a free mass); the detuning Δ has either sign (red or blue side); the signs of E and g are
+gauge choices (a → −a, b → −b) and μ may have either sign (on a bipartite graph μ → −μ with
+g_j → −g_j on one sublattice is the gauge b_j → −b_j). The detuning is *derived*: unless given,
+Δ_j = ω_j, computed from ``omega`` whenever it is used, so a model whose ``omega`` is replaced
+(``dataclasses.replace``, ``eqx.tree_at``, sweeps) keeps Δ = ω exactly as its constructor would.
 """
+
 
 import equinox as eqx
 import jax
@@ -38,30 +47,38 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._base import AbstractModel
+from ._base import AbstractGaussianModel, check_parameter, parameter
 
 _SQRT2 = np.sqrt(2.0)
 # K of the drift's coupling term μ ⊗ K: ẋ_bj ∋ −μ_jk p_bk, ṗ_bj ∋ +μ_jk x_bk.
-_COUPLING = np.zeros((4, 4))
-_COUPLING[2, 3], _COUPLING[3, 2] = -1.0, 1.0
+COUPLING_BLOCK = np.zeros((4, 4))
+COUPLING_BLOCK[2, 3], COUPLING_BLOCK[3, 2] = -1.0, 1.0
 
-# (name, must be non-negative) for every per-site parameter, in constructor order.
-_SITE_PARAMETERS = (
-    ("omega", False),
-    ("detuning", False),
-    ("E", False),
-    ("kappa", True),
-    ("gamma", True),
-    ("g", False),
-    ("n_th", True),
+SITE_PARAMETERS = dict(
+    omega=dict(lower=0.0, units="1/time",
+               doc="mechanical frequency ω (lab frame, ≥ 0; ω = 0 is a free mass)"),
+    detuning=dict(units="1/time",
+                  doc="laser detuning Δ (either sign); None: Δ = ω, derived from omega"),
+    E=dict(units="sqrt(quanta)/time",
+           doc="drive amplitude E of eq. (9) (Fig. 2's 'E = 320' is E/κ, i.e. E = 48); its sign "
+               "is the gauge a → −a"),
+    kappa=dict(lower=0.0, units="1/time", doc="optical damping rate κ (≥ 0)"),
+    gamma=dict(lower=0.0, units="1/time", doc="mechanical damping rate γ (≥ 0)"),
+    g=dict(units="1/time", doc="single-photon optomechanical coupling g (its sign is the gauge "
+                               "b → −b)"),
+    n_th=dict(lower=0.0, units="quanta", doc="thermal occupation of the mechanical bath (≥ 0)"),
 )
+"""Declarations of the per-site parameters, shared by the network and the ring."""
+
+MU = dict(units="1/time", doc="mechanical coupling strength μ (either sign; see the module "
+                             "docstring)")
 
 
 def _is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def _site_array(name: str, value, n_sites: int, nonnegative: bool) -> Float[Array, " N"]:
+def _site_array(cls, name: str, value, n_sites: int) -> Float[Array, " N"]:
     """A per-site parameter given as a scalar or an (N,) array, checked and broadcast to (N,)."""
     arr = jnp.asarray(value, dtype=float)
     if arr.shape not in ((), (n_sites,)):
@@ -69,13 +86,7 @@ def _site_array(name: str, value, n_sites: int, nonnegative: bool) -> Float[Arra
             f"`{name}` must be a scalar or have shape ({n_sites},) (one value per site); "
             f"got shape {arr.shape}."
         )
-    if _is_concrete(arr):
-        values = np.asarray(arr)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"`{name}` must be finite; got {values} (shape {arr.shape}).")
-        if nonnegative and np.any(values < 0):
-            raise ValueError(f"`{name}` must be non-negative; got {values} (shape {arr.shape}).")
-    return jnp.broadcast_to(arr, (n_sites,))
+    return jnp.broadcast_to(check_parameter(cls, name, arr), (n_sites,))
 
 
 def _coupling_matrix(name: str, value) -> Float[Array, "N N"]:
@@ -110,34 +121,80 @@ def _strength(mu) -> Float[Array, ""]:
     return arr
 
 
-class OptomechanicalNetwork(AbstractModel):
+def detuning_of(model) -> Array:
+    """Δ of a model with fields ``detuning`` (None: derived) and ``omega``: Δ = ω by default."""
+    return model.omega if model.detuning is None else model.detuning
+
+
+def site_fields(p, u, coupling_x, coupling_p):
+    """Mean field of sites with parameters ``p`` (fields of shape (N,) or scalars) at their
+    (…, 4) means ``u``; coupling_x/p = Σ_k μ_jk x_bk / Σ_k μ_jk p_bk (module docstring)."""
+    xa, pa, xb, pb = u[..., 0], u[..., 1], u[..., 2], u[..., 3]
+    big_omega = detuning_of(p) + _SQRT2 * p.g * xb
+    return jnp.stack(
+        [
+            -p.kappa * xa - big_omega * pa + _SQRT2 * p.E,
+            -p.kappa * pa + big_omega * xa,
+            -p.gamma * xb + p.omega * pb - coupling_p,
+            -p.gamma * pb - p.omega * xb + coupling_x + p.g * (xa**2 + pa**2) / _SQRT2,
+        ],
+        axis=-1,
+    )
+
+
+def site_drifts(p, u) -> Float[Array, "... 4 4"]:
+    r"""Drift blocks A_j of isolated sites at their (…, 4) means (rows/columns x_a, p_a, x_b,
+    p_b), with Ω_j = Δ_j + √2 g_j x_bj:
+
+    A_j = [[−κ, −Ω, −√2 g p_a, 0], [Ω, −κ, √2 g x_a, 0], [0, 0, −γ, ω],
+           [√2 g x_a, √2 g p_a, −ω, −γ]].
+    """
+    xa, pa, xb = u[..., 0], u[..., 1], u[..., 2]
+    big_omega = detuning_of(p) + _SQRT2 * p.g * xb
+    gx, gp = _SQRT2 * p.g * xa, _SQRT2 * p.g * pa
+    kappa, gamma, omega = (jnp.broadcast_to(x, xa.shape) for x in (p.kappa, p.gamma, p.omega))
+    zero = jnp.zeros_like(xa)
+    return jnp.stack(
+        [
+            jnp.stack([-kappa, -big_omega, -gp, zero], axis=-1),
+            jnp.stack([big_omega, -kappa, gx, zero], axis=-1),
+            jnp.stack([zero, zero, -gamma, omega], axis=-1),
+            jnp.stack([gx, gp, -omega, -gamma], axis=-1),
+        ],
+        axis=-2,
+    )
+
+
+def site_diffusions(p) -> Float[Array, "... 4"]:
+    """Diagonals (κ, κ, γ(2n_th + 1), γ(2n_th + 1)) of the site diffusion blocks."""
+    mech = p.gamma * (2.0 * p.n_th + 1.0)
+    return jnp.stack([p.kappa, p.kappa, mech, mech], axis=-1)
+
+
+class OptomechanicalNetwork(AbstractGaussianModel):
     r"""N optomechanical sites with mechanical couplings μ_jk (module docstring for the equations).
 
-    Every per-site parameter is an (N,) array leaf (scalars are broadcast), ``mu`` an (N, N)
-    leaf: one compiled model serves any parameter values, can be vmapped over a batch of them and
-    differentiated with respect to them. Modes are site-major: site j has cavity mode 2j and
-    mechanical mode 2j + 1.
+    Every per-site parameter is an (N,) array leaf (scalars are broadcast), ``mu`` a scalar leaf
+    and ``coupling`` an (N, N) leaf: one compiled model serves any parameter values, can be
+    vmapped over a batch of them and differentiated with respect to them. Modes are site-major:
+    site j has cavity mode 2j and mechanical mode 2j + 1. ``detuning`` is ``None`` unless given:
+    then Δ_j = ω_j (:attr:`delta`), derived from ``omega`` wherever it is used.
 
-    **Mean-field approximation** (``mean_field_approx=True``, Mari et al. for rings): all sites
-    share one classical trajectory, ⟨a_j⟩ = α(t), ⟨b_j⟩ = β(t). The integrated mean is still the
-    full (4N,) vector, but ``mean_field`` computes site 0's vector field, with the coupling
-    Σ_k μ_0k β, and gives it to every site, so a uniform mean stays exactly uniform. The
-    fluctuations are treated exactly: ``drift`` is always the Jacobian of the full network's
-    vector field (in this mode it therefore differs from the Jacobian of ``mean_field``; the two
-    vector fields agree on uniform means). The mode requires uniform parameters and equal row sums
-    of μ (checked on concrete values).
+    Uniform rings are better served by :class:`qsync_jax.OptomechanicalRing` (what
+    :func:`qsync_jax.optomechanical_ring` returns): O(N) per step instead of O(N³).
     """
 
-    omega: Float[Array, " N"]
-    detuning: Float[Array, " N"]
-    E: Float[Array, " N"]
-    kappa: Float[Array, " N"]
-    gamma: Float[Array, " N"]
-    g: Float[Array, " N"]
-    n_th: Float[Array, " N"]
-    mu: Float[Array, ""]
-    coupling: Float[Array, "N N"]
-    mean_field_approx: bool = eqx.field(static=True)
+    omega: Float[Array, " N"] = parameter(**SITE_PARAMETERS["omega"])
+    detuning: Float[Array, " N"] | None = parameter(**SITE_PARAMETERS["detuning"])
+    E: Float[Array, " N"] = parameter(**SITE_PARAMETERS["E"])
+    kappa: Float[Array, " N"] = parameter(**SITE_PARAMETERS["kappa"])
+    gamma: Float[Array, " N"] = parameter(**SITE_PARAMETERS["gamma"])
+    g: Float[Array, " N"] = parameter(**SITE_PARAMETERS["g"])
+    n_th: Float[Array, " N"] = parameter(**SITE_PARAMETERS["n_th"])
+    mu: Float[Array, ""] = parameter(**MU)
+    coupling: Float[Array, "N N"] = parameter(
+        units="1", doc="coupling graph: symmetric (N, N) weights with zero diagonal; μ_jk = "
+                       "mu · coupling_jk")
 
     def __init__(
         self,
@@ -153,9 +210,10 @@ class OptomechanicalNetwork(AbstractModel):
         detuning=None,
         mean_field_approx: bool = False,
     ):
-        """**Arguments** (each per-site one a scalar or an (N,) array):
+        """**Arguments** (each per-site one a scalar or an (N,) array; bounds and units:
+        ``qs.parameters(qs.OptomechanicalNetwork)``):
 
-        - `omega`: mechanical frequencies ω_j.
+        - `omega`: mechanical frequencies ω_j ≥ 0.
         - `kappa`, `gamma`: optical and mechanical damping rates (≥ 0).
         - `g`: optomechanical couplings.
         - `E`: drive amplitudes, in the units of eq. (9) (rate × √photons). The caption of Fig. 2
@@ -165,9 +223,18 @@ class OptomechanicalNetwork(AbstractModel):
           weights). Given no `coupling`, `mu` may be the whole (N, N) matrix (then the strength
           is 1). Both are leaves: sweep or design the strength, or any graph entry.
         - `n_th`: mechanical bath occupations (≥ 0); the optical baths are vacuum.
-        - `detuning`: laser detunings Δ_j; defaults to ω_j (the paper's choice).
-        - `mean_field_approx`: share one classical trajectory between all sites (class docstring).
+        - `detuning`: laser detunings Δ_j; ``None`` (default) means Δ_j = ω_j (the paper's
+          choice), derived from `omega` wherever it is used.
+        - `mean_field_approx`: removed (``ValueError`` if true): the paper's mean-field
+          approximation for rings is :func:`qsync_jax.optomechanical_ring`, an
+          :class:`qsync_jax.OptomechanicalRing`.
         """
+        if mean_field_approx:
+            raise ValueError(
+                "`mean_field_approx` of OptomechanicalNetwork was removed: the mean-field "
+                "approximation of uniform rings is the model qs.optomechanical_ring(...) (an "
+                "OptomechanicalRing, one shared site mean); or qs.OptomechanicalRing.from_network."
+            )
         if coupling is None:
             self.coupling = _coupling_matrix("mu", mu)
             self.mu = jnp.ones((), dtype=self.coupling.dtype)
@@ -175,29 +242,20 @@ class OptomechanicalNetwork(AbstractModel):
             self.coupling = _coupling_matrix("coupling", coupling)
             self.mu = _strength(mu)
         n_sites = self.coupling.shape[0]
-        values = dict(omega=omega, detuning=omega if detuning is None else detuning, E=E,
-                      kappa=kappa, gamma=gamma, g=g, n_th=n_th)
-        for name, nonnegative in _SITE_PARAMETERS:
-            setattr(self, name, _site_array(name, values[name], n_sites, nonnegative))
-        self.mean_field_approx = bool(mean_field_approx)
-        if self.mean_field_approx:
-            self._check_uniform()
+        cls = type(self)
+        self.omega = _site_array(cls, "omega", omega, n_sites)
+        self.detuning = None if detuning is None else _site_array(cls, "detuning", detuning,
+                                                                  n_sites)
+        self.E = _site_array(cls, "E", E, n_sites)
+        self.kappa = _site_array(cls, "kappa", kappa, n_sites)
+        self.gamma = _site_array(cls, "gamma", gamma, n_sites)
+        self.g = _site_array(cls, "g", g, n_sites)
+        self.n_th = _site_array(cls, "n_th", n_th, n_sites)
 
-    def _check_uniform(self):
-        for name, _ in _SITE_PARAMETERS:
-            arr = getattr(self, name)
-            if _is_concrete(arr) and not np.all(np.asarray(arr) == np.asarray(arr)[0]):
-                raise ValueError(
-                    f"`mean_field_approx=True` needs uniform parameters, but `{name}` varies "
-                    f"between sites: {np.asarray(arr)} (shape {arr.shape})."
-                )
-        if _is_concrete(self.coupling):
-            row_sums = np.asarray(self.coupling).sum(axis=1)
-            if not np.allclose(row_sums, row_sums[0], rtol=1e-12, atol=0.0):
-                raise ValueError(
-                    f"`mean_field_approx=True` needs equal row sums of `coupling` (shape "
-                    f"{self.coupling.shape}); got {row_sums}."
-                )
+    @property
+    def delta(self) -> Float[Array, " N"]:
+        """The laser detunings Δ_j in use: ``detuning`` if given, else ω_j."""
+        return detuning_of(self)
 
     @property
     def n_sites(self) -> int:
@@ -213,76 +271,32 @@ class OptomechanicalNetwork(AbstractModel):
     def n_modes(self) -> int:
         return 2 * self.n_sites
 
-    def _site_fields(self, sites, mean, coupling_x, coupling_p):
-        """Vector field of ``sites`` (0, or ``slice(None)`` for all) at their (…, 4) ``mean``;
-        coupling_x/p = Σ_k μ_jk x_bk / Σ_k μ_jk p_bk."""
-        xa, pa, xb, pb = mean[..., 0], mean[..., 1], mean[..., 2], mean[..., 3]
-        g = self.g[sites]
-        kappa = self.kappa[sites]
-        gamma = self.gamma[sites]
-        omega = self.omega[sites]
-        big_omega = self.detuning[sites] + _SQRT2 * g * xb
-        return jnp.stack(
-            [
-                -kappa * xa - big_omega * pa + _SQRT2 * self.E[sites],
-                -kappa * pa + big_omega * xa,
-                -gamma * xb + omega * pb - coupling_p,
-                -gamma * pb - omega * xb + coupling_x + g * (xa**2 + pa**2) / _SQRT2,
-            ],
-            axis=-1,
-        )
-
     def mean_field(self, t, mean):
-        """Classical vector field (module docstring); uniform in ``mean_field_approx`` mode."""
+        """Classical vector field (module docstring)."""
         u = mean.reshape(self.n_sites, 4)
-        if self.mean_field_approx:
-            row_sum = jnp.sum(self.mu_matrix[0])
-            f0 = self._site_fields(0, u[0], row_sum * u[0, 2], row_sum * u[0, 3])
-            return jnp.tile(f0, self.n_sites)
-        sites = slice(None)
         # Σ_k μ_jk x_bk as an elementwise product and sum (fused by XLA, unlike a small dot).
         mu = self.mu_matrix
         coupling_x = jnp.sum(mu * u[:, 2], axis=1)
         coupling_p = jnp.sum(mu * u[:, 3], axis=1)
-        return self._site_fields(sites, u, coupling_x, coupling_p).reshape(-1)
+        return site_fields(self, u, coupling_x, coupling_p).reshape(-1)
 
     def drift(self, t, mean):
-        r"""Exact linearized drift of the full network at ``mean``: A = ⊕_j A_j + μ ⊗ K.
-
-        Per site, with Ω_j = Δ_j + √2 g_j x_bj (rows/columns x_a, p_a, x_b, p_b),
-
-        A_j = [[−κ, −Ω, −√2 g p_a, 0], [Ω, −κ, √2 g x_a, 0], [0, 0, −γ, ω],
-               [√2 g x_a, √2 g p_a, −ω, −γ]],
-
-        and K couples x_b to −p_b' and p_b to +x_b' of the other sites.
+        r"""Linearized drift at ``mean``, written out (equal to ``jax.jacfwd`` of the mean field,
+        faster): A = ⊕_j A_j + μ ⊗ K with A_j of :func:`site_drifts` and K coupling x_b to
+        −p_b' and p_b to +x_b' of the other sites.
         """
-        u = mean.reshape(self.n_sites, 4)
-        xa, pa, xb = u[:, 0], u[:, 1], u[:, 2]
-        big_omega = self.detuning + _SQRT2 * self.g * xb
-        gx = _SQRT2 * self.g * xa
-        gp = _SQRT2 * self.g * pa
-        zero = jnp.zeros_like(xa)
-        blocks = jnp.stack(
-            [
-                jnp.stack([-self.kappa, -big_omega, -gp, zero], axis=-1),
-                jnp.stack([big_omega, -self.kappa, gx, zero], axis=-1),
-                jnp.stack([zero, zero, -self.gamma, self.omega], axis=-1),
-                jnp.stack([gx, gp, -self.omega, -self.gamma], axis=-1),
-            ],
-            axis=-2,
-        )  # (N, 4, 4)
+        blocks = site_drifts(self, mean.reshape(self.n_sites, 4))  # (N, 4, 4)
         # Elementwise products (not einsum) so that XLA fuses the assembly into one kernel.
         eye = jnp.eye(self.n_sites, dtype=blocks.dtype)
         local = eye[:, None, :, None] * blocks[:, :, None, :]
-        coupling = jnp.asarray(_COUPLING, dtype=blocks.dtype)
+        coupling = jnp.asarray(COUPLING_BLOCK, dtype=blocks.dtype)
         mixed = self.mu_matrix[:, None, :, None] * coupling[None, :, None, :]
         n = 4 * self.n_sites
         return (local + mixed).reshape(n, n)
 
     def diffusion(self, t, mean):
         """D = ⊕_j diag(κ_j, κ_j, γ_j(2n_th,j + 1), γ_j(2n_th,j + 1))."""
-        mech = self.gamma * (2.0 * self.n_th + 1.0)
-        return jnp.diag(jnp.stack([self.kappa, self.kappa, mech, mech], axis=-1).reshape(-1))
+        return jnp.diag(site_diffusions(self).reshape(-1))
 
     def bath_occupations(self):
         """(2N,): 0 for each cavity (vacuum optical bath), n_th,j for each mechanical mode."""
@@ -293,29 +307,11 @@ def optomechanical_pair(*, omega, kappa, gamma, g, E, mu, n_th=0.0, detuning=Non
     """Two optomechanical sites coupled by μ (Mari et al. 2013, eqs. (8)–(9)).
 
     Arguments as in :class:`OptomechanicalNetwork`, with a scalar ``mu``; per-site parameters may
-    be pairs, e.g. ``omega=(1.0, 1.005)``. Modes: cavities 0 and 2, mechanics 1 and 3.
+    be pairs, e.g. ``omega=(1.0, 1.005)``. Modes: cavities 0 and 2, mechanics 1 and 3. The
+    parameters of Fig. 2 of the paper are :data:`qsync_jax.MARI2013_FIG2`
+    (``qs.optomechanical_pair(**qs.MARI2013_FIG2)``).
     """
     return OptomechanicalNetwork(
         omega=omega, kappa=kappa, gamma=gamma, g=g, E=E, mu=_strength(mu),
         coupling=np.array([[0.0, 1.0], [1.0, 0.0]]), n_th=n_th, detuning=detuning,
-    )
-
-
-def optomechanical_ring(
-    n_sites: int, *, omega, kappa, gamma, g, E, mu, n_th=0.0, detuning=None,
-    mean_field_approx: bool = True,
-):
-    """A closed ring of ``n_sites`` ≥ 3 sites with nearest-neighbour coupling μ.
-
-    By default the classical part uses the paper's mean-field approximation (one trajectory
-    shared by all sites, fluctuations exact; see :class:`OptomechanicalNetwork`), which needs
-    uniform parameters; pass ``mean_field_approx=False`` to give every site its own mean field
-    (and then per-site parameters of shape (n_sites,) are allowed).
-    """
-    if not isinstance(n_sites, (int, np.integer)) or isinstance(n_sites, bool) or n_sites < 3:
-        raise ValueError(f"`n_sites` of a ring must be an integer ≥ 3; got {n_sites!r}.")
-    adjacency = np.roll(np.eye(n_sites), 1, axis=1) + np.roll(np.eye(n_sites), -1, axis=1)
-    return OptomechanicalNetwork(
-        omega=omega, kappa=kappa, gamma=gamma, g=g, E=E, mu=_strength(mu), coupling=adjacency,
-        n_th=n_th, detuning=detuning, mean_field_approx=mean_field_approx,
     )

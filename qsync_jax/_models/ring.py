@@ -1,4 +1,12 @@
-r"""Uniform rings in Bloch (Fourier) modes: the fluctuations of N sites as N//2 + 1 small blocks.
+r"""Uniform optomechanical rings as a model of their own, integrated in Bloch (Fourier) modes.
+
+:func:`optomechanical_ring` returns an :class:`OptomechanicalRing`: the paper's mean-field
+approximation (one classical trajectory shared by all sites) with exact fluctuations, whose state,
+a :class:`RingState`, holds the fluctuations of N sites as N//2 + 1 small blocks — O(N) memory and
+work per step instead of O(N²) and O(N³). ``optomechanical_ring(..., mean_field_approx=False)``
+returns the dense :class:`~qsync_jax.OptomechanicalNetwork` of the same ring instead; the
+conversions are :meth:`OptomechanicalRing.to_network`, :meth:`OptomechanicalRing.from_network`,
+:meth:`RingState.to_dense` and :meth:`RingState.from_dense`.
 
 Conventions of :mod:`qsync_jax._gaussian`; every site carries d = 4 quadratures
 (x_a, p_a, x_b, p_b). A ring is *translation invariant* when all sites share their parameters
@@ -52,13 +60,19 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._gaussian import GaussianState
-from ._models.optomechanics import OptomechanicalNetwork
-
-PATHS = ("auto", "dense", "bloch")
-"""Values of ``path`` in :func:`qsync_jax.evolve` and :func:`qsync_jax.time_average`."""
-
-_SITE_PARAMETER_NAMES = ("omega", "detuning", "E", "kappa", "gamma", "g", "n_th")
+from .._gaussian import GaussianState
+from .._summary import Summary
+from ._base import AbstractModel, check_parameter, parameter
+from .optomechanics import (
+    COUPLING_BLOCK,
+    SITE_PARAMETERS,
+    OptomechanicalNetwork,
+    _strength,
+    detuning_of,
+    site_diffusions,
+    site_drifts,
+    site_fields,
+)
 
 
 def _is_concrete(*xs) -> bool:
@@ -80,7 +94,7 @@ def _packing(d: int):
     return re_rows, im_rows, im_sign
 
 
-class RingState(eqx.Module):
+class RingState(Summary):
     r"""Gaussian state of a translation-invariant ring of N sites, stored in Bloch blocks.
 
     Fields (leading batch axes allowed, e.g. time in a trajectory; q = 0, …, N//2 on the **last**
@@ -101,10 +115,13 @@ class RingState(eqx.Module):
       0, 1 are site 0's cavity and mechanics and modes 2, 3 site h's, so
       ``qs.complete_sync(s.pair(h), 1, 3)``; with ``modes=(1,)`` just the two mechanics,
       ``qs.phase_sync(s.pair(h, modes=(1,)), 0, 1)``; negativities and discords alike;
+    - :meth:`reduce`: the ``GaussianState`` of any few modes of the ring, numbered as in the
+      dense network (site s: cavity 2s, mechanics 2s + 1), O(N) per pair of sites. The
+      measures read states through it, so ``qs.complete_sync(s, i, j)``, ``qs.phase_sync`` and
+      ``qs.SyncMeasures`` work on a ``RingState`` without building the covariance of the ring;
     - :meth:`site`: the one-site ``GaussianState``; :meth:`bloch_blocks`: the complex Ĝ(q);
     - ``mean``, ``cov`` and :meth:`to_dense`: the full (..., N·d) mean and (..., N·d, N·d)
-      covariance — O(N²) memory, for small rings only. With them a ``RingState`` can be passed
-      wherever a ``GaussianState`` of the whole ring is read (e.g. ``qs.complete_sync(s, 1, 3)``).
+      covariance — O(N²) memory, for small rings only.
     """
 
     site_mean: Float[Array, "*batch d"]
@@ -134,6 +151,38 @@ class RingState(eqx.Module):
     def n_modes(self) -> int:
         """Modes of the whole ring: N·d/2."""
         return self.n_sites * self.site_mean.shape[-1] // 2
+
+    def reduce(self, modes) -> GaussianState:
+        """The ``GaussianState`` of ``modes`` (ring modes, site-major: site s has modes
+        d/2·s, …), in the order given: blocks C_{s_a,s_b} = C_{0,(s_b − s_a) mod N} from
+        :meth:`correlation`, O(N) per distinct site distance — the ring is never densified."""
+        modes = (modes,) if isinstance(modes, (int, np.integer)) else tuple(modes)
+        n_local = self.site_mean.shape[-1] // 2
+        if (
+            not modes
+            or not all(isinstance(m, (int, np.integer)) and 0 <= m < self.n_modes for m in modes)
+            or len(set(modes)) != len(modes)
+        ):
+            raise ValueError(
+                f"`modes` must be distinct mode indices in [0, {self.n_modes}) of a ring of "
+                f"{self.n_sites} sites; got {modes!r}."
+            )
+        sites = [int(m) // n_local for m in modes]
+        local = [2 * (int(m) % n_local) for m in modes]
+        distances = sorted({(b - a) % self.n_sites for a in sites for b in sites})
+        blocks = self.correlation(np.asarray(distances))  # (..., H, d, d)
+        row = {h: k for k, h in enumerate(distances)}
+
+        def block(a, b):
+            h = row[(sites[b] - sites[a]) % self.n_sites]
+            return blocks[..., h, local[a] : local[a] + 2, local[b] : local[b] + 2]
+
+        k = range(len(modes))
+        cov = jnp.concatenate(
+            [jnp.concatenate([block(a, b) for b in k], axis=-1) for a in k], axis=-2
+        )
+        mean = jnp.concatenate([self.site_mean[..., x : x + 2] for x in local], axis=-1)
+        return GaussianState(mean=mean, cov=cov)
 
     def _quadratures(self, modes) -> np.ndarray:
         """Quadrature indices (x, p of each selected mode) of one site."""
@@ -312,8 +361,10 @@ def _ring_violation(network: OptomechanicalNetwork) -> str | None:
     n = network.n_sites
     if n < 3:
         return f"a ring needs n_sites ≥ 3; got {n}"
-    for name in _SITE_PARAMETER_NAMES:
+    for name in SITE_PARAMETERS:
         value = getattr(network, name)
+        if value is None:
+            continue
         if _is_concrete(value) and not np.all(np.asarray(value) == np.asarray(value)[0]):
             return f"`{name}` varies between sites: {np.asarray(value)} (shape {value.shape})"
     if _is_concrete(network.mu_matrix):
@@ -323,115 +374,178 @@ def _ring_violation(network: OptomechanicalNetwork) -> str | None:
     return None
 
 
-class BlochRing(eqx.Module):
-    r"""Dynamics of a translation-invariant optomechanical ring in Bloch blocks (module docstring).
+def _check_n_sites(n_sites) -> int:
+    if not isinstance(n_sites, (int, np.integer)) or isinstance(n_sites, bool) or n_sites < 3:
+        raise ValueError(f"`n_sites` of a ring must be an integer ≥ 3; got {n_sites!r}.")
+    return int(n_sites)
+
+
+class OptomechanicalRing(AbstractModel):
+    r"""A uniform ring of N optomechanical sites, integrated in Bloch blocks (module docstring).
 
     Site j obeys the equations of :class:`~qsync_jax.OptomechanicalNetwork` (Mari et al. 2013,
     eqs. (8)–(9)) with the same parameters on every site and circulant couplings
-    μ_jk = c_{(k−j) mod N}. The site drift, mean field and diffusion are the network's own,
-    evaluated on one isolated site; K is the network's coupling block per unit μ. Nothing of size
-    N × N is ever built, so rings of 10⁴ sites and more fit in memory. The state is a
-    :class:`RingState`.
+    μ_jk = c_{(k−j) mod N}: nearest neighbours (``mu`` a scalar) or any symmetric profile.
 
-    Construct it directly (below), or from a network with :meth:`from_network`;
-    :func:`qsync_jax.evolve` and :func:`qsync_jax.time_average` do the latter automatically for
-    translation-invariant rings (``path="auto"``). The mean is uniform by symmetry, so the result
-    is exact whether or not the network uses ``mean_field_approx``.
+    **The mean-field approximation** of Mari et al. for rings is this model's choice of state:
+    every site shares one classical trajectory (``RingState.site_mean``), whose vector field is
+    the site's own with the coupling λ₀ K m (:meth:`mean_field`). Its Jacobian is the q = 0
+    Bloch block of the drift, and every Bloch block Â(q) = A_site(m) + λ_q K of :meth:`drift` is
+    the exact linearization of the full network at the uniform mean (the drift contract,
+    checked in tests against ``jax.jacfwd`` of the network's mean field). For a uniform initial
+    mean the full network keeps its mean uniform too, so the ring is then exact; what it leaves
+    out is a spontaneous breaking of the translation symmetry of the mean field (the dense
+    network, :meth:`to_network`, keeps it). The fluctuations are exact.
+
+    The state is a :class:`RingState` (O(N) memory); ``evolve``, ``time_average`` and ``sweep``
+    return it eagerly, under ``jit`` and under ``vmap`` alike. Nothing of size N × N is built,
+    so rings of 10⁴ sites and more fit in memory.
     """
 
-    site: OptomechanicalNetwork
-    coupling: Float[Array, "4 4"]
-    bloch_couplings: Float[Array, " Q"]
+    omega: Float[Array, ""] = parameter(**SITE_PARAMETERS["omega"])
+    detuning: Float[Array, ""] | None = parameter(**SITE_PARAMETERS["detuning"])
+    E: Float[Array, ""] = parameter(**SITE_PARAMETERS["E"])
+    kappa: Float[Array, ""] = parameter(**SITE_PARAMETERS["kappa"])
+    gamma: Float[Array, ""] = parameter(**SITE_PARAMETERS["gamma"])
+    g: Float[Array, ""] = parameter(**SITE_PARAMETERS["g"])
+    n_th: Float[Array, ""] = parameter(**SITE_PARAMETERS["n_th"])
+    mu: Float[Array, "*H"] = parameter(
+        units="1/time", doc="nearest-neighbour coupling μ (a scalar), or the coupling profile "
+                            "(c_1, …, c_N//2) of shape (N//2,); either sign")
     n_sites: int = eqx.field(static=True)
 
     def __init__(
         self, n_sites: int, *, omega, kappa, gamma, g, E, mu, n_th=0.0, detuning=None
     ):
-        """**Arguments** (site parameters are scalars, as in :class:`OptomechanicalNetwork`):
+        """**Arguments** (site parameters are scalars, as in :class:`OptomechanicalNetwork`;
+        bounds and units: ``qs.parameters(qs.OptomechanicalRing)``):
 
         - `n_sites`: N ≥ 3.
         - `omega`, `kappa`, `gamma`, `g`, `E`, `n_th`, `detuning`: the site parameters
-          (`detuning` defaults to `omega`).
+          (`detuning` ``None``: Δ = ω, derived from `omega` wherever it is used).
         - `mu`: a scalar — nearest-neighbour coupling, as :func:`qsync_jax.optomechanical_ring`
           — or the coupling profile (c_1, …, c_{N//2}) of shape (N//2,): site j couples to
           sites j ± h with c_h (for even N, c_{N/2} couples antipodes once).
         """
-        if not isinstance(n_sites, (int, np.integer)) or isinstance(n_sites, bool) or n_sites < 3:
-            raise ValueError(f"`n_sites` of a ring must be an integer ≥ 3; got {n_sites!r}.")
-        params = dict(omega=omega, detuning=omega if detuning is None else detuning, E=E,
-                      kappa=kappa, gamma=gamma, g=g, n_th=n_th)
-        for name, value in params.items():
+        self.n_sites = _check_n_sites(n_sites)
+        values = dict(omega=omega, detuning=detuning, E=E, kappa=kappa, gamma=gamma, g=g,
+                      n_th=n_th)
+        for name, value in values.items():
+            if value is None:
+                setattr(self, name, None)
+                continue
             if jnp.shape(value) != ():
                 raise ValueError(
-                    f"`{name}` of a BlochRing must be a scalar (all sites equal); got shape "
-                    f"{jnp.shape(value)}."
+                    f"`{name}` of an OptomechanicalRing must be a scalar (all sites equal); got "
+                    f"shape {jnp.shape(value)}. Non-uniform rings are OptomechanicalNetworks "
+                    f"(optomechanical_ring(..., mean_field_approx=False))."
                 )
+            setattr(self, name, check_parameter(type(self), name, value))
         mu = jnp.asarray(mu, dtype=float)
-        half = n_sites // 2
+        half = self.n_sites // 2
         if mu.shape not in ((), (half,)):
             raise ValueError(
                 f"`mu` must be a scalar (nearest neighbours) or the profile (c_1, …, c_N//2) of "
-                f"shape ({half},) for {n_sites} sites; got shape {mu.shape}."
+                f"shape ({half},) for {self.n_sites} sites; got shape {mu.shape}."
             )
-        profile = jnp.zeros(half, mu.dtype).at[0].set(mu) if mu.ndim == 0 else mu
-        # First row of the circulant: c_0 = 0, c_h = c_{N−h} = profile[h − 1].
-        tail = profile[: (n_sites - 1) // 2][::-1]
-        row = jnp.concatenate([jnp.zeros(1, mu.dtype), profile, tail])
-        self.site = OptomechanicalNetwork(**params, mu=jnp.zeros((1, 1), mu.dtype))
-        unit = jnp.asarray([[0.0, 1.0], [1.0, 0.0]], dtype=mu.dtype)
-        dimer = OptomechanicalNetwork(**params, mu=unit)
-        self.coupling = dimer.drift(0.0, jnp.zeros(8, mu.dtype))[:4, 4:]
-        # λ_q = Σ_h c_h e^{−iθ_q h}, real for a symmetric circulant.
-        self.bloch_couplings = jnp.fft.rfft(row).real
-        self.n_sites = int(n_sites)
+        self.mu = check_parameter(type(self), "mu", mu)
 
     @classmethod
-    def from_network(cls, network: OptomechanicalNetwork) -> "BlochRing":
-        """The Bloch dynamics of ``network``; ``ValueError`` unless it is a translation-invariant
+    def from_network(cls, network: OptomechanicalNetwork) -> "OptomechanicalRing":
+        """The ring model of ``network``; ``ValueError`` unless it is a translation-invariant
         ring (≥ 3 sites, uniform parameters, circulant μ; checked on concrete values only)."""
         if not isinstance(network, OptomechanicalNetwork):
             raise ValueError(
-                f"The Bloch path needs an OptomechanicalNetwork; got {type(network).__name__}."
+                f"`network` must be an OptomechanicalNetwork; got {type(network).__name__}."
             )
         violation = _ring_violation(network)
         if violation is not None:
-            raise ValueError(f"The Bloch path needs a translation-invariant ring: {violation}.")
+            raise ValueError(f"`network` is not a translation-invariant ring: {violation}.")
         n = network.n_sites
-        params = {name: getattr(network, name)[0] for name in _SITE_PARAMETER_NAMES}
+        params = {name: getattr(network, name) for name in SITE_PARAMETERS}
+        params = {k: None if v is None else v[0] for k, v in params.items()}
         return cls(n, **params, mu=network.mu_matrix[0, 1 : n // 2 + 1])
 
-    def initial_state(self) -> RingState:
+    def to_network(self) -> OptomechanicalNetwork:
+        """The same ring as a dense :class:`OptomechanicalNetwork` (O(N²) memory, O(N³) per step;
+        no mean-field approximation)."""
+        params = {name: getattr(self, name) for name in SITE_PARAMETERS}
+        return OptomechanicalNetwork(**params, mu=1.0, coupling=self._circulant_row()[
+            np.mod(np.arange(self.n_sites)[None, :] - np.arange(self.n_sites)[:, None],
+                   self.n_sites)])
+
+    @property
+    def n_modes(self) -> int:
+        return 2 * self.n_sites
+
+    @property
+    def delta(self) -> Float[Array, ""]:
+        """The laser detuning Δ in use: ``detuning`` if given, else ω."""
+        return detuning_of(self)
+
+    def _circulant_row(self) -> Float[Array, " N"]:
+        """c_h, h = 0, …, N − 1: c_0 = 0, c_h = c_{N−h} = profile[h − 1]."""
+        n, half, dtype = self.n_sites, self.n_sites // 2, self.mu.dtype
+        profile = jnp.zeros(half, dtype).at[0].set(self.mu) if self.mu.ndim == 0 else self.mu
+        tail = profile[: (n - 1) // 2][::-1]
+        return jnp.concatenate([jnp.zeros(1, dtype), profile, tail])
+
+    @property
+    def bloch_couplings(self) -> Float[Array, " Q"]:
+        """λ_q = Σ_h c_h cos(2πqh/N), q = 0, …, N//2: the eigenvalues of μ (real: μ symmetric)."""
+        return jnp.fft.rfft(self._circulant_row()).real
+
+    def mean_field(self, t, site_mean: Float[Array, " 4"]) -> Float[Array, " 4"]:
+        """Vector field of the shared site mean m: the site's own plus the coupling λ₀ K m."""
+        lam0 = jnp.sum(self._circulant_row())
+        return site_fields(self, site_mean, lam0 * site_mean[2], lam0 * site_mean[3])
+
+    def drift(self, t, site_mean: Float[Array, " 4"]) -> Float[Array, "Q 4 4"]:
+        """Bloch blocks of the drift, Â(q) = A_site(m) + λ_q K (Â(0) = ∂ mean_field/∂m)."""
+        lam = self.bloch_couplings
+        k = jnp.asarray(COUPLING_BLOCK, lam.dtype)
+        return site_drifts(self, site_mean) + lam[:, None, None] * k
+
+    def diffusion(self, t, site_mean) -> Float[Array, "4 4"]:
+        """Diffusion of one site, D_site = diag(κ, κ, γ(2n_th + 1), γ(2n_th + 1))."""
+        return jnp.diag(site_diffusions(self))
+
+    def initial_state(self) -> "RingState":
         """Zero mean, each mode thermal at its bath's occupation (as the dense default)."""
-        state = self.site.initial_state()
+        var = jnp.stack([0.5, 0.5, self.n_th + 0.5, self.n_th + 0.5]).astype(self.kappa.dtype)
         upper = np.triu_indices(4)
         return RingState(
-            site_mean=state.mean,
-            bloch_real=jnp.broadcast_to(state.cov[upper][:, None], (10, self.n_sites // 2 + 1)),
+            site_mean=jnp.zeros_like(var),
+            bloch_real=jnp.broadcast_to(jnp.diag(var)[upper][:, None],
+                                        (10, self.n_sites // 2 + 1)),
             bloch_imag=None,
             n_sites=self.n_sites,
         )
 
-    def check_state0(self, state0) -> None:
-        """``ValueError`` unless ``state0`` is a finite ``RingState`` of this ring."""
+    def check_state(self, state, name: str = "state0") -> None:
+        """``ValueError`` unless ``state`` is a finite :class:`RingState` of this ring (a dense
+        ``GaussianState`` is refused: convert it with :meth:`RingState.from_dense`)."""
         q = self.n_sites // 2 + 1
         if (
-            not isinstance(state0, RingState)
-            or state0.n_sites != self.n_sites
-            or jnp.shape(state0.site_mean) != (4,)
-            or jnp.shape(state0.bloch_real) != (10, q)
-            or (state0.bloch_imag is not None and jnp.shape(state0.bloch_imag) != (6, q))
+            not isinstance(state, RingState)
+            or state.n_sites != self.n_sites
+            or jnp.shape(state.site_mean) != (4,)
+            or jnp.shape(state.bloch_real) != (10, q)
+            or (state.bloch_imag is not None and jnp.shape(state.bloch_imag) != (6, q))
         ):
+            got = state if isinstance(state, RingState) else type(state).__name__
             raise ValueError(
-                f"state0 of the Bloch path must be a RingState of {self.n_sites} sites with "
-                f"site_mean of shape (4,), bloch_real of shape (10, {q}) and bloch_imag of shape "
-                f"(6, {q}) or None; got {state0!r}."
+                f"{name} of an OptomechanicalRing must be a RingState of {self.n_sites} sites "
+                f"with site_mean of shape (4,), bloch_real of shape (10, {q}) and bloch_imag of "
+                f"shape (6, {q}) or None (convert a dense state with "
+                f"qs.RingState.from_dense(state, {self.n_sites})); got {got!r}."
             )
-        if _is_concrete(state0) and not all(
-            np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(state0)
+        if _is_concrete(state) and not all(
+            np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(state)
         ):
-            raise ValueError("state0 has non-finite entries.")
+            raise ValueError(f"{name} has non-finite entries.")
 
-    def vector_field(self, t, y: RingState) -> RingState:
+    def vector_field(self, t, y: "RingState") -> "RingState":
         """d/dt of the site mean and of every Bloch block (module docstring):
         d Re Ĝ = Â Re Ĝ + Re Ĝ Âᵀ + D_site and d Im Ĝ = Â Im Ĝ + Im Ĝ Âᵀ, entry by entry of the
         packed triangles.
@@ -440,7 +554,7 @@ class BlochRing(eqx.Module):
         vectorizes far better than a batch of tiny matrix products.
         """
         d, m, lam = 4, y.site_mean, self.bloch_couplings
-        a_site, k = self.site.drift(t, m), self.coupling
+        a_site, k = site_drifts(self, m), COUPLING_BLOCK
         drift = [[a_site[a, b] + k[a, b] * lam for b in range(d)] for a in range(d)]  # Â_ab(q)
         re_rows, im_rows, im_sign = _packing(d)
 
@@ -459,49 +573,48 @@ class BlochRing(eqx.Module):
 
         ones = np.ones((d, d))
         upper = np.triu_indices(d)
-        diffusion = self.site.diffusion(t, m)[upper][:, None]
+        diffusion = self.diffusion(t, m)[upper][:, None]
         real = lyapunov(y.bloch_real, re_rows, ones, list(zip(*upper))) + diffusion
         imag = None
         if y.bloch_imag is not None:
             imag = lyapunov(y.bloch_imag, im_rows, im_sign, list(zip(*np.triu_indices(d, 1))))
         return RingState(
-            site_mean=self.site.mean_field(t, m) + lam[0] * (k @ m),
+            site_mean=self.mean_field(t, m),
             bloch_real=real,
             bloch_imag=imag,
             n_sites=self.n_sites,
         )
 
 
-def select_path(model, path: str, state0):
-    """The dynamics and initial state that ``evolve``/``time_average`` integrate for ``path``.
+def optomechanical_ring(
+    n_sites: int, *, omega, kappa, gamma, g, E, mu, n_th=0.0, detuning=None,
+    mean_field_approx: bool = True,
+):
+    """A closed ring of ``n_sites`` ≥ 3 sites with nearest-neighbour coupling μ.
 
-    - ``"auto"``: a :class:`BlochRing` when ``model`` is an ``OptomechanicalNetwork`` that is a
-      translation-invariant ring (checked on concrete values; traced models get the dense path)
-      and ``state0`` is ``None`` or a :class:`RingState`; the model itself otherwise.
-    - ``"bloch"``: a :class:`BlochRing` or ``ValueError`` saying why not; a dense ``state0`` is
-      converted with :meth:`RingState.from_dense` (which checks it is translation invariant).
-    - ``"dense"``: the model itself; a ``RingState`` ``state0`` is converted to dense.
+    By default (``mean_field_approx=True``) an :class:`OptomechanicalRing`: the paper's
+    mean-field approximation (one classical trajectory shared by all sites), exact fluctuations,
+    integrated in Bloch blocks at O(N) per step; its parameters must be uniform (scalars, or equal
+    per-site values). With ``mean_field_approx=False`` the dense
+    :class:`~qsync_jax.OptomechanicalNetwork` of the ring: every site its own mean field, per-site
+    parameters of shape (n_sites,) allowed, O(N³) per step. The choice is made here, once: the
+    integrators take any model as it is.
     """
-    if path not in PATHS:
-        raise ValueError(f"`path` must be one of {PATHS}; got {path!r}.")
-    if isinstance(model, BlochRing):
-        if path == "dense":
-            raise ValueError("path='dense' needs the network itself, not a BlochRing.")
-        bloch = model
-    elif path == "dense" or (path == "auto" and not isinstance(model, OptomechanicalNetwork)):
-        bloch = None
-    elif path == "bloch":
-        bloch = BlochRing.from_network(model)
-    elif (
-        _is_concrete(model)
-        and _ring_violation(model) is None
-        and (state0 is None or isinstance(state0, RingState))
-    ):
-        bloch = BlochRing.from_network(model)
-    else:
-        bloch = None
-    if bloch is None:
-        return model, state0.to_dense() if isinstance(state0, RingState) else state0
-    if state0 is not None and not isinstance(state0, RingState):
-        state0 = RingState.from_dense(state0, bloch.n_sites)
-    return bloch, state0
+    n_sites = _check_n_sites(n_sites)
+    mu = _strength(mu)
+    params = dict(omega=omega, kappa=kappa, gamma=gamma, g=g, E=E, n_th=n_th, detuning=detuning)
+    if not mean_field_approx:
+        adjacency = np.roll(np.eye(n_sites), 1, axis=1) + np.roll(np.eye(n_sites), -1, axis=1)
+        return OptomechanicalNetwork(**params, mu=mu, coupling=adjacency)
+    for name, value in params.items():
+        if value is None or jnp.ndim(value) == 0 or not _is_concrete(value):
+            continue
+        values = np.asarray(value, dtype=float)
+        if values.shape != (n_sites,) or not np.all(values == values[0]):
+            raise ValueError(
+                f"`{name}` varies between sites or has the wrong shape: {values} (shape "
+                f"{values.shape}); the mean-field ring needs uniform parameters — pass "
+                f"`mean_field_approx=False` for a non-uniform ring (a dense network)."
+            )
+        params[name] = values[0]
+    return OptomechanicalRing(n_sites, **params, mu=mu)
