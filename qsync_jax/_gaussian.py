@@ -56,9 +56,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float
 
 from ._summary import Summary
-from jaxtyping import Array, ArrayLike, Bool, Float
 
 _LOG_FLOOR = 1e-12  # δ of the module docstring: (ν−½) ln(ν−½) → (ν−½) ln max(ν−½, δ)
 _SYM_RTOL = 1e-8  # symmetry tolerance of the input checks, relative to max(1, max|C|)

@@ -15,10 +15,10 @@ clipping. With bounds (l, u) and scale s (below):
 | (−∞, u)           | u − s·softplus(z)                     |
 | (l, u)            | (l + u)/2 + (u − l)/2 · tanh(z)       |
 
-Bounds come from ``bounds={"E": (10.0, 80.0)}``, else from a small default table:
-``kappa``, ``gamma``, ``omega`` and ``n_th`` are positive (softplus) and ``xi`` lies in
-(−1, 1) (tanh); every other parameter is unconstrained (``bounds={"gamma": None}`` lifts a
-default). The scale s is the distance of the starting value from the finite bound (its
+Bounds come from ``bounds={"E": (10.0, 80.0)}``, else from the model's declared parameter
+bounds (:func:`qsync_jax.parameters`: e.g. rates, occupations and mechanical frequencies are
+positive — softplus — and ``xi`` lies in (−1, 1) — tanh); a parameter declared without bounds,
+or not declared, is unconstrained (``bounds={"gamma": None}`` lifts a declared bound). The scale s is the distance of the starting value from the finite bound (its
 magnitude when unbounded; 1 when that is zero), so one learning rate suits parameters of very
 different sizes (μ ~ 0.02 and E ~ 50): a step of 0.01 in z changes x by the order of 1 %.
 
@@ -49,15 +49,9 @@ import optax
 from jaxtyping import Array, Bool, Float, PyTree
 from tqdm import tqdm
 
-from ._models._base import AbstractModel
-
-_DEFAULT_BOUNDS = {
-    "kappa": (0.0, math.inf),
-    "gamma": (0.0, math.inf),
-    "omega": (0.0, math.inf),
-    "n_th": (0.0, math.inf),
-    "xi": (-1.0, 1.0),
-}
+from ._models._base import AbstractModel, parameters
+from ._results import AbstractResult
+from ._status import Status
 
 
 def _softplus_inverse(y):
@@ -126,11 +120,12 @@ def _physical(designs, z, scale):
     return {d.name: d.physical(z[d.name], scale[d.name]) for d in designs}
 
 
-class OptimizeHistory(eqx.Module):
+class OptimizeHistory(AbstractResult):
     """What :func:`optimize` did, step by step (entry k: before the k-th update).
 
-    The fields are NumPy arrays; with ``inits`` (batched starting points) each carries a leading
-    batch axis B.
+    A result like the others (:class:`qsync_jax.AbstractResult`: ``status``, ``num_steps``,
+    ``outputs()``). The arrays are NumPy arrays; with ``inits`` (batched starting points) each
+    carries a leading batch axis B.
 
     - ``objective``: (…, steps + 1) objective at each step, in the user's sign.
     - ``params``: name → (…, steps + 1, *shape) designed (physical) values at each step.
@@ -140,6 +135,7 @@ class OptimizeHistory(eqx.Module):
       run stopped early).
     - ``stopped``: (…,) True where a non-finite objective or gradient stopped the run; the entry
       ``num_steps + 1`` then holds the offending evaluation and later entries are NaN.
+    - ``status``: (…,) :attr:`Status.success`, or :attr:`Status.diverged` where ``stopped``.
     - ``maximize``: the direction of the optimization.
     """
 
@@ -148,6 +144,7 @@ class OptimizeHistory(eqx.Module):
     grad_norm: np.ndarray
     num_steps: np.ndarray
     stopped: np.ndarray
+    status: Status
     maximize: bool = eqx.field(static=True)
 
     @property
@@ -162,14 +159,20 @@ class OptimizeHistory(eqx.Module):
             raise ValueError("best() needs a batched history (optimize(..., inits=...)).")
         return int(np.argmax(final) if self.maximize else np.argmin(final))
 
-    def __repr__(self):
-        params = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.params.items())
-        return (
-            f"OptimizeHistory(objective={tuple(self.objective.shape)}, params={{{params}}}, "
-            f"final_objective={np.asarray(self.final_objective)}, "
-            f"num_steps={np.asarray(self.num_steps)}, stopped={np.asarray(self.stopped)}, "
-            f"maximize={self.maximize})"
-        )
+    def outputs(self) -> PyTree:
+        return {"objective": self.objective, "params": self.params, "grad_norm": self.grad_norm}
+
+    def save_times(self) -> None:
+        return None
+
+
+def _status(stopped: np.ndarray) -> Status:
+    """Status.diverged where ``stopped``, Status.success elsewhere (any shape)."""
+    def one(s):
+        return Status.where(s, Status.diverged, Status.success)
+
+    flat = jax.vmap(one)(jnp.asarray(stopped).reshape(-1))
+    return jax.tree_util.tree_map(lambda v: np.asarray(v).reshape(np.shape(stopped)), flat)
 
 
 def _optax_promotion():
@@ -309,7 +312,9 @@ def _designs(model, params, bounds) -> tuple[_Design, ...]:
                     f"{leaf.tolist()}. Use params={{{name!r}: 'each'}} to design every entry."
                 )
             mask = jnp.asarray(nonzero)
-        pair = bounds.get(name, _DEFAULT_BOUNDS.get(name)) or (-math.inf, math.inf)
+        declared = parameters(model).get(name)
+        default = None if declared is None else (declared.lower, declared.upper)
+        pair = bounds.get(name, default) or (-math.inf, math.inf)
         if np.shape(pair) != (2,):
             raise ValueError(f"bounds[{name!r}] must be (lower, upper) or None; got {pair!r}.")
         lo, hi = (float(v) for v in pair)
@@ -494,6 +499,7 @@ def _history(records, maximize, batched) -> OptimizeHistory:
         grad_norm=clean(records["grad_norm"]),
         num_steps=num_good - 1,
         stopped=num_good < length,
+        status=_status(num_good < length),
         maximize=bool(maximize),
     )
 

@@ -14,7 +14,22 @@ import jax.numpy as jnp
 import numpy as np
 
 
-class Status(eqx.Enumeration):
+class _Named(type(eqx.Enumeration)):
+    """Status values print their names, e.g. ``Status<max_steps_reached>`` or, batched,
+    ``Status<success: 3, diverged: 1>`` (messages: :func:`status_message`)."""
+
+    def __getitem__(cls, item) -> str:
+        message = super().__getitem__(item)
+        if message in ("traced", "unknown"):
+            return message
+        names = status_names(item)
+        if names.ndim == 0:
+            return str(names)
+        counts = dict(zip(*np.unique(names, return_counts=True)))
+        return ", ".join(f"{name}: {int(count)}" for name, count in counts.items())
+
+
+class Status(eqx.Enumeration, metaclass=_Named):
     """Outcome of an integration or steady-state solve."""
 
     success = ""

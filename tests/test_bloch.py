@@ -1,6 +1,7 @@
 """Bloch-decomposed rings against the dense covariance path and brute-force block algebra."""
 
 import diffrax as dfx
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,12 +55,19 @@ RINGS = {
 
 
 def make_ring(n, kwargs):
+    """The dense network of a ring case (the reference of the Bloch model)."""
     mu = np.asarray(kwargs["mu"])
     if mu.ndim == 0:
-        return qs.optomechanical_ring(
-            n, **SITE, mu=float(mu), mean_field_approx=kwargs["mean_field_approx"]
-        )
+        return qs.optomechanical_ring(n, **SITE, mu=float(mu), mean_field_approx=False)
     return qs.OptomechanicalNetwork(**SITE, mu=mu)
+
+
+def ring_model(n, kwargs):
+    """The ring model of a case: what optomechanical_ring returns, or from_network."""
+    mu = np.asarray(kwargs["mu"])
+    if mu.ndim == 0 and kwargs.get("mean_field_approx", True):
+        return qs.optomechanical_ring(n, **SITE, mu=float(mu))
+    return qs.OptomechanicalRing.from_network(make_ring(n, kwargs))
 
 
 # --- Transforms and vector field: exact algebra, no solve -------------------------------------
@@ -111,7 +119,7 @@ def test_bloch_vector_field_is_the_dense_one(name):
     A = network.drift(t, state.mean)
     dense_cov = A @ state.cov + state.cov @ A.T + network.diffusion(t, state.mean)
     dense_mean = network.mean_field(t, state.mean)
-    bloch = qs.BlochRing.from_network(network)
+    bloch = qs.OptomechanicalRing.from_network(network)
     rate = bloch.vector_field(t, qs.RingState.from_dense(state, n))
     assert relative_error(rate.cov, dense_cov) < 1e-13
     assert relative_error(rate.mean, dense_mean) < 1e-13
@@ -131,15 +139,16 @@ def test_bloch_vector_field_is_the_dense_one(name):
 
 def test_direct_construction_matches_network():
     profile = [0.02, -0.01, 0.004, 0.003]
-    direct = qs.BlochRing(8, **SITE, mu=jnp.asarray(profile))
+    direct = qs.OptomechanicalRing(8, **SITE, mu=jnp.asarray(profile))
     network = qs.OptomechanicalNetwork(**SITE, mu=circulant(profile, 8))
-    converted = qs.BlochRing.from_network(network)
+    converted = qs.OptomechanicalRing.from_network(network)
+    assert tree_allclose(converted.to_network(), network, rtol=0.0, atol=1e-15)
     assert np.allclose(direct.bloch_couplings, converted.bloch_couplings, rtol=0, atol=1e-15)
     # λ_q are the eigenvalues of μ (each q ≠ 0, N/2 twice).
     eig = np.sort(np.linalg.eigvalsh(circulant(profile, 8)))
     lam = np.asarray(direct.bloch_couplings)
     assert np.allclose(np.sort(np.r_[lam, lam[1:-1]]), eig, atol=1e-15)
-    nearest = qs.BlochRing(5, **SITE, mu=0.02)
+    nearest = qs.OptomechanicalRing(5, **SITE, mu=0.02)
     assert np.allclose(nearest.bloch_couplings, 0.04 * np.cos(2 * np.pi * np.arange(3) / 5))
 
 
@@ -150,13 +159,11 @@ def test_direct_construction_matches_network():
 def test_evolve_bloch_matches_dense(name):
     n, kwargs, seed = RINGS[name]
     network = make_ring(n, kwargs)
+    ring = ring_model(n, kwargs)
     state0 = None if seed is None else random_ring_state(n, seed)
-    bloch = qs.evolve(network, TS, config=TIGHT, state0=state0, path="bloch")
-    if state0 is None:  # rings are detected automatically
-        auto = qs.evolve(network, TS, config=TIGHT)
-        assert isinstance(auto.states, qs.RingState)
-        assert tree_allclose(auto.states, bloch.states, rtol=0.0, atol=0.0)
-    dense = qs.evolve(network, TS, config=TIGHT, state0=state0, path="dense")
+    ring_state0 = None if seed is None else qs.RingState.from_dense(state0, n)
+    bloch = qs.evolve(ring, TS, config=TIGHT, state0=ring_state0)
+    dense = qs.evolve(network, TS, config=TIGHT, state0=state0)
     assert isinstance(bloch.states, qs.RingState) and isinstance(dense.states, qs.GaussianState)
     assert bloch.states.bloch_real.shape == (len(TS), 10, n // 2 + 1)
     # The default state is mirror symmetric: Im Ĝ = 0 is not even integrated.
@@ -180,20 +187,29 @@ def _sync_dense(t, s):
 
 def test_time_average_bloch_matches_dense():
     network = make_ring(*RINGS["N4-nearest-no-mf-approx"][:2])
+    ring = qs.OptomechanicalRing.from_network(network)
     window = (2.0, 6.0)
-    bloch = qs.time_average(network, _sync_bloch, window, config=TIGHT)
-    dense = qs.time_average(network, _sync_dense, window, config=TIGHT, path="dense")
+    bloch = qs.time_average(ring, _sync_bloch, window, config=TIGHT)
+    dense = qs.time_average(network, _sync_dense, window, config=TIGHT)
     assert isinstance(bloch.state, qs.RingState)
     for b, d in zip(bloch.value, dense.value):
         assert relative_error(b, d) < 1e-10
     assert relative_error(bloch.state.cov, dense.state.cov) < 1e-10
+    # The plain measures read a RingState through its O(N) `reduce`: same numbers.
+    measures = qs.SyncMeasures([(1, 3), (1, 5), (0, 7)], correlations=True)
+    on_ring = qs.time_average(ring, measures, window, config=TIGHT)
+    on_network = qs.time_average(network, measures, window, config=TIGHT)
+    for name in on_network.value:
+        np.testing.assert_allclose(on_ring.value[name], on_network.value[name], rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
 
 
 def test_jit_and_vmap_match_eager():
     rings = [qs.optomechanical_ring(3, **SITE, mu=mu) for mu in (0.02, 0.03)]
-    run = lambda m: qs.evolve(m, TS, config=TIGHT, path="bloch").states  # noqa: E731
+    run = lambda m: qs.evolve(m, TS, config=TIGHT).states  # noqa: E731
     eager = [run(r) for r in rings]
     jitted = jax.jit(run)(rings[0])
+    assert isinstance(eager[0], qs.RingState) and isinstance(jitted, qs.RingState)
     assert tree_allclose(jitted, eager[0], rtol=1e-13, atol=0.0)
     batched = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *rings)
     vmapped = jax.vmap(run)(batched)
@@ -212,7 +228,7 @@ def test_derivative_through_bloch_path_matches_finite_differences(adjoint, deriv
     config = qs.SolverConfig(solver=dfx.Tsit5(), rtol=1e-12, atol=1e-12, adjoint=adjoint)
 
     def sync(mu):
-        ring = qs.BlochRing(5, **SITE, mu=mu)
+        ring = qs.OptomechanicalRing(5, **SITE, mu=mu)
         state = qs.evolve(ring, ts, config=config).states
         return qs.complete_sync(state.pair(1, modes=(1,)), 0, 1)[0]
 
@@ -224,36 +240,41 @@ def test_derivative_through_bloch_path_matches_finite_differences(adjoint, deriv
 # --- Bad input ----------------------------------------------------------------------------------
 
 
-def test_non_uniform_rings_get_the_dense_path_or_an_error():
+def test_non_uniform_rings_are_networks_and_refuse_the_ring_model():
     omega = jnp.array([1.0, 1.0, 1.005, 1.0])
     uneven = qs.optomechanical_ring(4, **{**SITE, "omega": omega}, mu=0.02, mean_field_approx=False)
     with pytest.raises(ValueError, match="omega"):
-        qs.evolve(uneven, TS, path="bloch")
+        qs.OptomechanicalRing.from_network(uneven)
+    with pytest.raises(ValueError, match="`omega` varies"):
+        qs.optomechanical_ring(4, **{**SITE, "omega": omega}, mu=0.02)
     assert isinstance(qs.evolve(uneven, TS, config=TIGHT).states, qs.GaussianState)
     chain = qs.OptomechanicalNetwork(**SITE, mu=0.02 * (np.eye(5, k=1) + np.eye(5, k=-1)))
     with pytest.raises(ValueError, match="circulant"):
-        qs.time_average(chain, _sync_dense, (1.0, 2.0), path="bloch")
+        qs.OptomechanicalRing.from_network(chain)
     with pytest.raises(ValueError, match="OptomechanicalNetwork"):
-        qs.BlochRing.from_network(object())
+        qs.OptomechanicalRing.from_network(object())
 
 
 def test_small_rings_and_bad_arguments_are_rejected():
     pair = qs.optomechanical_pair(**SITE, mu=0.02)
     with pytest.raises(ValueError, match="n_sites ≥ 3"):
-        qs.evolve(pair, TS, path="bloch")
+        qs.OptomechanicalRing.from_network(pair)
     with pytest.raises(ValueError, match="n_sites"):
-        qs.BlochRing(2, **SITE, mu=0.02)
+        qs.OptomechanicalRing(2, **SITE, mu=0.02)
     with pytest.raises(ValueError, match="n_sites"):
         qs.RingState(site_mean=jnp.zeros(4), bloch_real=jnp.zeros((10, 2)), bloch_imag=None,
                      n_sites=2)
     with pytest.raises(ValueError, match="`mu`"):
-        qs.BlochRing(6, **SITE, mu=jnp.zeros(4))
+        qs.OptomechanicalRing(6, **SITE, mu=jnp.zeros(4))
     with pytest.raises(ValueError, match="`omega`"):
-        qs.BlochRing(3, **{**SITE, "omega": jnp.ones(3)}, mu=0.02)
+        qs.OptomechanicalRing(3, **{**SITE, "omega": jnp.ones(3)}, mu=0.02)
+    for name, value in (("gamma", -0.1), ("n_th", np.nan), ("kappa", np.inf), ("omega", -1.0)):
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            qs.OptomechanicalRing(3, **{**SITE, name: value}, mu=0.02)
     ring = qs.optomechanical_ring(4, **SITE, mu=0.02)
-    with pytest.raises(ValueError, match="path"):
-        qs.evolve(ring, TS, path="sparse")
-    state = qs.BlochRing.from_network(ring).initial_state()
+    with pytest.warns(DeprecationWarning, match="path"):
+        qs.evolve(ring, TS, path="bloch")
+    state = ring.initial_state()
     for h in (0, 4, jnp.array([1, 5])):
         with pytest.raises(ValueError, match="`h`"):
             state.pair(h)
@@ -261,13 +282,22 @@ def test_small_rings_and_bad_arguments_are_rejected():
         state.correlation(1.5)
     with pytest.raises(ValueError, match="`modes`"):
         state.pair(1, modes=(2,))
+    for modes in ((1, 1), (16,), (), (0.5,)):
+        with pytest.raises(ValueError, match="`modes`"):
+            state.reduce(modes)
     displaced = qs.GaussianState(mean=jnp.zeros(16).at[0].set(1.0), cov=0.5 * jnp.eye(16))
     with pytest.raises(ValueError, match="translation invariant"):
-        qs.evolve(ring, TS, state0=displaced, path="bloch")
+        qs.RingState.from_dense(displaced, 4)
+    with pytest.raises(ValueError, match="state0.*RingState"):
+        qs.evolve(ring, TS, state0=qs.vacuum(8))  # a dense state: convert it explicitly
     other = qs.RingState(site_mean=jnp.zeros(4), bloch_real=jnp.zeros((10, 4)), bloch_imag=None,
                          n_sites=6)
     with pytest.raises(ValueError, match="RingState"):
-        qs.evolve(qs.BlochRing.from_network(ring), TS, state0=other)
+        qs.evolve(ring, TS, state0=other)
+    nan = qs.RingState(site_mean=jnp.full(4, jnp.nan), bloch_real=state.bloch_real,
+                       bloch_imag=None, n_sites=4)
+    with pytest.raises(ValueError, match="state0 has non-finite"):
+        qs.evolve(ring, TS, state0=nan)
 
 
 def test_dense_path_beyond_memory_raises_before_work():
@@ -277,3 +307,63 @@ def test_dense_path_beyond_memory_raises_before_work():
     ts = jnp.linspace(1.0, 2.0, 10_000)  # 10⁴ saves of a 4000 × 4000 covariance: ~1.3 TB
     with pytest.raises(MemoryError, match="GiB"):
         qs.evolve(network, ts)
+
+
+# --- Measures and sweeps on rings: O(N), never the dense covariance -----------------------------
+
+
+def _largest_intermediate(fn, *args) -> int:
+    """Size of the largest array in the traced program of ``fn`` (inputs included)."""
+    jaxpr = jax.make_jaxpr(fn)(*args)
+    sizes = [int(np.prod(v.aval.shape)) for eqn in jaxpr.eqns for v in eqn.outvars]
+    return max(sizes + [int(np.prod(v.aval.shape)) for v in jaxpr.jaxpr.invars])
+
+
+def test_measures_read_a_ring_state_in_linear_memory():
+    n = 12
+    state = random_ring_state(n, seed=7)
+    ring = qs.RingState.from_dense(state, n)
+    for i, j in ((1, 3), (1, 2 * n - 1), (0, 9), (5, 2)):
+        assert np.isclose(qs.complete_sync(ring, i, j), qs.complete_sync(state, i, j), rtol=1e-12)
+        assert np.isclose(qs.phase_sync(ring, i, j), qs.phase_sync(state, i, j), rtol=1e-12)
+    reduced = ring.reduce((7, 0, 3))
+    idx = np.r_[14:16, 0:2, 6:8]
+    assert relative_error(reduced.cov, np.asarray(state.cov)[np.ix_(idx, idx)]) < 1e-13
+    assert relative_error(reduced.mean, np.asarray(state.mean)[idx]) < 1e-13
+    big = qs.optomechanical_ring(2000, **SITE, mu=0.02).initial_state()
+    measures = qs.SyncMeasures([(1, 3), (1, 2001)], correlations=True)
+    assert _largest_intermediate(lambda s: measures(0.0, s), big) < 100 * 2000
+
+
+SEEN_STATES = []
+SWEEP_CONFIG = qs.SolverConfig(solver=dfx.Tsit5(), rtol=1e-10, atol=1e-10)
+
+
+def _ring_sync(t, state):
+    SEEN_STATES.append(type(state))
+    return qs.SyncMeasures([(1, 3), (1, 5)])(t, state)
+
+
+def _ring_average(model):
+    return qs.time_average(model, _ring_sync, (2.0, 6.0), config=SWEEP_CONFIG, throw=False)
+
+
+def test_sweep_over_rings_runs_the_bloch_path():
+    mus = [0.01, 0.03]
+    SEEN_STATES.clear()
+    ds = qs.sweep(_ring_average, qs.optomechanical_ring(12, **SITE, mu=0.02), {"mu": mus},
+                  progress=False)
+    assert set(SEEN_STATES) == {qs.RingState}
+    for k, mu in enumerate(mus):  # every point equals the dense network built directly
+        dense = _ring_average(qs.optomechanical_ring(12, **SITE, mu=mu, mean_field_approx=False))
+        assert relative_error(ds["complete_sync"].values[k], dense.value["complete_sync"]) < 1e-8
+        assert relative_error(ds["phase_sync"].values[k], dense.value["phase_sync"]) < 1e-8
+    big = qs.optomechanical_ring(200, **SITE, mu=0.02)
+    ds = qs.sweep(_ring_average, big, {"mu": mus}, progress=False)
+    assert (ds["status"].values == "success").all()
+    assert np.all((ds["complete_sync"].values > 0) & (ds["complete_sync"].values <= 1))
+    # O(N) memory: the compiled batch holds far less than one dense (4N)² covariance.
+    batch = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *[
+        qs.optomechanical_ring(200, **SITE, mu=mu) for mu in mus])
+    compiled = eqx.filter_jit(eqx.filter_vmap(_ring_average)).lower(batch).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes < (4 * 200) ** 2 * 8

@@ -6,40 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from helpers import DampedOscillator, x_variance
 from scipy.linalg import expm, solve_continuous_lyapunov
 
 import qsync_jax as qs
-
-
-class DampedOscillator(qs.AbstractLinearModel):
-    """One mode, frequency omega, energy damping gamma into a bath with n_th quanta, drive b."""
-
-    omega: jax.Array = eqx.field(converter=jnp.asarray)
-    gamma: jax.Array = eqx.field(converter=jnp.asarray)
-    n_th: jax.Array = eqx.field(converter=jnp.asarray)
-    force: jax.Array = eqx.field(converter=jnp.asarray, default=0.0)
-
-    @property
-    def n_modes(self):
-        return 1
-
-    def drift_matrix(self):
-        return jnp.stack(
-            [
-                jnp.stack([-self.gamma / 2, self.omega]),
-                jnp.stack([-self.omega, -self.gamma / 2]),
-            ]
-        )
-
-    def drive_vector(self):
-        return jnp.stack([jnp.zeros_like(self.force), self.force])
-
-    def diffusion_matrix(self):
-        return self.gamma * (self.n_th + 0.5) * jnp.eye(2)
-
-    def bath_occupations(self):
-        return jnp.atleast_1d(self.n_th)
-
 
 MODEL = DampedOscillator(1.0, 0.1, 2.0, 0.05)
 STATE0 = qs.GaussianState(jnp.array([1.0, -0.5]), jnp.array([[0.7, 0.1], [0.1, 0.5]]))
@@ -56,10 +26,6 @@ def exact(model, state0, t):
     return E @ (np.asarray(state0.mean) - m_inf) + m_inf, c_inf + E @ (
         np.asarray(state0.cov) - c_inf
     ) @ E.T
-
-
-def x_variance(t, state):
-    return state.cov[0, 0]
 
 
 def test_evolve_matches_closed_form():

@@ -179,6 +179,7 @@ def test_sync_measures_bundle():
     single = qs.SyncMeasures((0, 2))
     assert single.pairs == ((0, 2),) and set(single(0.0, state)) == {"complete_sync", "phase_sync"}
     assert single == qs.SyncMeasures([(0, 2)])  # equal instances: no recompilation
+    assert single != qs.SyncMeasures([(0, 1)])  # positive control: other pairs differ
     for bad in ([(0, 1, 2)], [0], []):
         with pytest.raises(ValueError, match="`pairs`"):
             qs.SyncMeasures(bad)

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 from scipy.integrate import quad
-from test_integrate import DampedOscillator, x_variance
+from helpers import DampedOscillator, x_variance
 
 import qsync_jax as qs
 
@@ -78,6 +78,9 @@ def test_second_call_does_not_recompile():
     other = eqx.tree_at(lambda m: m.gamma, MODEL, jnp.asarray(0.3))
     qs.optimize(counted, other, ["force"], steps=3, progress=False)
     assert len(traces) == first
+    # Positive control: another designed parameter is another program, traced again.
+    qs.optimize(counted, other, ["gamma"], steps=3, progress=False)
+    assert len(traces) > first
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from helpers import finite_difference_grad, tree_allclose
 
 import qsync_jax as qs
 
-PAPER = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
+PAPER = dict(qs.MARI2013_FIG2)
 
 
 def _random_network(rng, n_sites, **overrides):
@@ -101,28 +101,34 @@ def test_lossless_mean_field_is_hamiltonian_flow():
 
 
 def test_mean_field_approximation_for_uniform_rings():
+    """The ring model shares one site mean (the paper's approximation); its drift is exact."""
     rng = np.random.default_rng(3)
     params = {**PAPER, "omega": 1.0}
     approx = qs.optomechanical_ring(4, **params)
     exact = qs.optomechanical_ring(4, **params, mean_field_approx=False)
-    assert approx.mean_field_approx and not exact.mean_field_approx
-    # Fluctuations are exact: the drift is the Jacobian of the full network's field.
-    mean = jnp.asarray(rng.normal(size=16) * 300)
-    assert tree_allclose(
-        approx.drift(0.0, mean), jax.jacfwd(exact.mean_field, argnums=1)(0.0, mean), rtol=1e-13
-    )
-    # On uniform means both fields agree and the approximate one is exactly uniform.
-    uniform = jnp.tile(mean[:4], 4)
-    f_approx = approx.mean_field(0.0, uniform)
-    assert tree_allclose(f_approx, exact.mean_field(0.0, uniform), rtol=1e-13)
-    assert np.all(np.asarray(f_approx).reshape(4, 4) == np.asarray(f_approx)[:4])
-    # Along a trajectory the mean stays exactly uniform and both models agree.
+    assert isinstance(approx, qs.OptomechanicalRing)
+    assert isinstance(exact, qs.OptomechanicalNetwork)
+    m = jnp.asarray(rng.normal(size=4) * 300)
+    uniform = jnp.tile(m, 4)
+    # Drift contract: the q = 0 Bloch block is the Jacobian of the ring's own mean field, and
+    # every block is the full network's Jacobian at the uniform mean, Fourier transformed.
+    blocks = np.asarray(approx.drift(0.0, m))
+    assert tree_allclose(blocks[0], jax.jacfwd(approx.mean_field, argnums=1)(0.0, m), rtol=1e-13)
+    full = np.asarray(jax.jacfwd(exact.mean_field, argnums=1)(0.0, uniform))
+    row = np.stack([full[:4, 4 * h : 4 * h + 4] for h in range(4)])
+    fourier = np.fft.fft(row, axis=0)[:3]
+    assert np.allclose(fourier.imag, 0.0, atol=1e-12)
+    assert tree_allclose(blocks, fourier.real, rtol=1e-13, atol=1e-12)
+    # On uniform means both fields agree.
+    f_exact = np.asarray(exact.mean_field(0.0, uniform)).reshape(4, 4)
+    assert tree_allclose(approx.mean_field(0.0, m), f_exact[0], rtol=1e-13)
+    assert np.all(f_exact == f_exact[0])
+    # Along a trajectory both models agree (the exact network keeps a uniform mean uniform).
     ts = jnp.linspace(10.0, 60.0, 3)
-    t_approx = qs.evolve(approx, ts, path="dense")
-    t_exact = qs.evolve(exact, ts, path="dense")
-    m = np.asarray(t_approx.states.mean).reshape(3, 4, 4)
-    assert np.all(m == m[:, :1, :])
-    assert tree_allclose(t_approx.states, t_exact.states, rtol=1e-6, atol=1e-6)
+    t_approx = qs.evolve(approx, ts).states
+    t_exact = qs.evolve(exact, ts).states
+    assert isinstance(t_approx, qs.RingState)
+    assert tree_allclose(t_approx.to_dense(), t_exact, rtol=1e-6, atol=1e-6)
 
 
 def _van_loan(A, D, C0, t):
@@ -220,6 +226,9 @@ def test_model_jit_equals_no_jit():
     for omega, mu in ((1.0, 0.02), ((1.0, 1.1), 0.05)):
         drift(qs.optomechanical_pair(**{**PAPER, "omega": omega, "mu": mu}), jnp.ones(8))
     assert len(traces) == 1
+    # Positive control: a given detuning is a new leaf (a new structure), traced again.
+    drift(qs.optomechanical_pair(**{**PAPER, "detuning": 1.0}), jnp.ones(8))
+    assert len(traces) == 2
 
 
 def test_gradient_of_sync_wrt_coupling_matches_finite_differences():
@@ -279,7 +288,7 @@ def test_bad_constructor_arguments():
         qs.optomechanical_pair(**{**PAPER, "mu": np.ones(2)})
     with pytest.raises(ValueError, match="`omega` varies"):
         qs.optomechanical_ring(3, **{**ring, "omega": (1.0, 1.1, 1.0)})
-    with pytest.raises(ValueError, match="row sums"):
+    with pytest.raises(ValueError, match="mean_field_approx"):
         qs.OptomechanicalNetwork(**{**ring, "mu": np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0.0]])},
                                  mean_field_approx=True)
     with pytest.raises(ValueError, match="ts"):

@@ -10,43 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import finite_difference_grad
+from helpers import PARAMETRIC_TRACES as TRACES
+from helpers import ParametricOscillator, finite_difference_grad
 from scipy.linalg import solve_continuous_lyapunov
 
 import qsync_jax as qs
-
-TRACES = []
-
-
-class ParametricOscillator(qs.AbstractLinearModel):
-    """One mode, energy damping κ into vacuum, degenerate parametric gain χ (rotating frame),
-    constant force f on x: ẋ = (χ − κ/2)x + f, ṗ = −(χ + κ/2)p, D = (κ/2)·I.
-
-    Below threshold (χ < κ/2) the steady state has mean (f/(κ/2 − χ), 0) and the squeezed
-    covariance diag(κ/4/(κ/2 − χ), κ/4/(κ/2 + χ)).
-    """
-
-    kappa: jax.Array = eqx.field(converter=jnp.asarray)
-    chi: jax.Array = eqx.field(converter=jnp.asarray)
-    force: jax.Array = eqx.field(converter=jnp.asarray)
-
-    @property
-    def n_modes(self):
-        return 1
-
-    def drift_matrix(self):
-        TRACES.append(None)
-        return jnp.diag(jnp.stack([self.chi - self.kappa / 2, -self.chi - self.kappa / 2]))
-
-    def drive_vector(self):
-        return jnp.stack([self.force, jnp.zeros_like(self.force)])
-
-    def diffusion_matrix(self):
-        return self.kappa / 2 * jnp.eye(2, dtype=self.kappa.dtype)
-
-    def bath_occupations(self):
-        return jnp.zeros(1, dtype=self.kappa.dtype)
-
 
 def closed_form(kappa, chi, force):
     mean = np.array([force / (kappa / 2 - chi), 0.0])
@@ -155,6 +123,8 @@ def test_jit_and_no_recompilation_for_new_values():
     for chi in (0.05, -0.1, 0.3):
         qs.steady_state(ParametricOscillator(1.0, chi, 0.2))
     assert TRACES == []  # the compiled solve is reused for any parameter values
+    qs.steady_state(ParametricOscillator(1.0, 0.1, 0.2), throw=False)  # positive control:
+    assert len(TRACES) >= 1  # a new static option does compile again (the counter works)
     jitted = jax.jit(qs.steady_state)(model)
     np.testing.assert_allclose(jitted.cov, ref.cov, rtol=1e-14)
     np.testing.assert_allclose(jitted.mean, ref.mean, rtol=1e-14)

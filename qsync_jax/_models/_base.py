@@ -75,20 +75,23 @@ class Parameter:
             return "must be finite"
         if np.any(values < self.lower) or np.any(values > self.upper):
             if math.isinf(self.upper):
-                return f"must be ≥ {self.lower:g}"
+                return "must be non-negative" if self.lower == 0 else f"must be ≥ {self.lower:g}"
             if math.isinf(self.lower):
                 return f"must be ≤ {self.upper:g}"
             return f"must lie in [{self.lower:g}, {self.upper:g}]"
         return None
 
 
-def parameter(*, units: str, doc: str, lower: float = -math.inf, upper: float = math.inf):
+def parameter(
+    *, units: str, doc: str, lower: float = -math.inf, upper: float = math.inf, **field_kwargs
+):
     """Declare a model field as a physical parameter (an array leaf) with bounds, units, meaning.
 
-    Use as ``omega: Float[Array, " N"] = parameter(lower=0.0, units="1/time", doc="...")``.
+    Use as ``omega: Float[Array, " N"] = parameter(lower=0.0, units="1/time", doc="...")``;
+    other keywords (``converter``, ``default``) go to ``eqx.field``.
     """
-    return eqx.field(metadata={"parameter": dict(lower=float(lower), upper=float(upper),
-                                                 units=units, doc=doc)})
+    spec = dict(lower=float(lower), upper=float(upper), units=units, doc=doc)
+    return eqx.field(metadata={"parameter": spec}, **field_kwargs)
 
 
 def parameters(model) -> dict[str, Parameter]:

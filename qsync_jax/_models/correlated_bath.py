@@ -48,7 +48,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float
 
 from .._gaussian import GaussianState
-from ._base import AbstractLinearModel
+from ._base import AbstractLinearModel, check_parameter, parameter
 
 _J = np.array([[0.0, 1.0], [-1.0, 0.0]])
 
@@ -57,11 +57,9 @@ def _is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def _parameter(name: str, value, pair: bool, check) -> Array:
-    """``value`` as a float array: a scalar, or (``pair``) a scalar or a (2,) array, broadcast.
-
-    ``check(values) -> str | None`` returns what is wrong with concrete values, if anything.
-    """
+def _parameter(cls, name: str, value, pair: bool) -> Array:
+    """``value`` as a float array: a scalar, or (``pair``) a scalar or a (2,) array, broadcast;
+    checked against the declared bounds of ``name`` (:func:`qsync_jax.parameters`)."""
     if np.iscomplexobj(value):
         raise ValueError(f"`{name}` must be real; got {value!r} (shape {jnp.shape(value)}).")
     arr = jnp.asarray(value, dtype=float)
@@ -69,30 +67,8 @@ def _parameter(name: str, value, pair: bool, check) -> Array:
     if arr.shape not in shapes:
         expected = "a scalar or shape (2,) (one value per oscillator)" if pair else "a scalar"
         raise ValueError(f"`{name}` must be {expected}; got shape {arr.shape}.")
-    if _is_concrete(arr):
-        values = np.asarray(arr)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"`{name}` must be finite; got {values} (shape {arr.shape}).")
-        problem = check(values)
-        if problem:
-            raise ValueError(f"`{name}` {problem}; got {values} (shape {arr.shape}).")
+    arr = check_parameter(cls, name, arr)
     return jnp.broadcast_to(arr, (2,)) if pair else arr
-
-
-def _unconstrained(values):
-    return None
-
-
-def _positive(values):
-    return None if np.all(values > 0) else "must be > 0"
-
-
-def _nonnegative(values):
-    return None if np.all(values >= 0) else "must be ≥ 0"
-
-
-def _correlation(values):
-    return None if np.all(np.abs(values) <= 1) else "must lie in [-1, 1]"
 
 
 class CorrelatedBathOscillators(AbstractLinearModel):
@@ -108,29 +84,37 @@ class CorrelatedBathOscillators(AbstractLinearModel):
     rates contain √n̄ᵢ.
     """
 
-    omega: Float[Array, "2"]
-    g: Float[Array, ""]
-    gamma: Float[Array, ""]
-    xi: Float[Array, ""]
-    n_th: Float[Array, "2"]
+    omega: Float[Array, "2"] = parameter(
+        units="1/time", doc="oscillator frequencies (ω₁, ω₂), either sign: only differences "
+                            "matter (a common rotating frame shifts both)")
+    g: Float[Array, ""] = parameter(units="1/time", doc="exchange coupling g (either sign)")
+    gamma: Float[Array, ""] = parameter(
+        lower=0.0, units="1/time", doc="damping rate γ of each oscillator (≥ 0; γ = 0 is closed "
+                                       "and has no steady state)")
+    xi: Float[Array, ""] = parameter(
+        lower=-1.0, upper=1.0, units="1", doc="correlation ξ of the two dissipation channels")
+    n_th: Float[Array, "2"] = parameter(
+        lower=0.0, units="quanta", doc="thermal occupations (n̄₁, n̄₂) of the baths (≥ 0)")
 
     def __init__(self, omega, g, gamma, xi, n_th=0.0):
         """**Arguments:**
 
         - `omega`: frequencies (ω₁, ω₂), or one value for both.
         - `g`: exchange coupling g (any sign).
-        - `gamma`: damping rate γ > 0 of each oscillator.
+        - `gamma`: damping rate γ ≥ 0 of each oscillator.
         - `xi`: correlation ξ ∈ [−1, 1] of the two dissipation channels.
         - `n_th`: thermal occupations (n̄₁, n̄₂) ≥ 0 of the baths, or one value for both.
 
         Raises ``ValueError`` naming the argument for wrong shapes, complex or non-finite values,
-        γ ≤ 0, |ξ| > 1 or n̄ < 0 (values are checked when concrete, i.e. not under tracing).
+        γ < 0, |ξ| > 1 or n̄ < 0 (values are checked when concrete, i.e. not under tracing;
+        bounds, units and meaning: ``qs.parameters(qs.CorrelatedBathOscillators)``).
         """
-        self.omega = _parameter("omega", omega, True, _unconstrained)
-        self.g = _parameter("g", g, False, _unconstrained)
-        self.gamma = _parameter("gamma", gamma, False, _positive)
-        self.xi = _parameter("xi", xi, False, _correlation)
-        self.n_th = _parameter("n_th", n_th, True, _nonnegative)
+        cls = type(self)
+        self.omega = _parameter(cls, "omega", omega, True)
+        self.g = _parameter(cls, "g", g, False)
+        self.gamma = _parameter(cls, "gamma", gamma, False)
+        self.xi = _parameter(cls, "xi", xi, False)
+        self.n_th = _parameter(cls, "n_th", n_th, True)
 
     @property
     def n_modes(self) -> int:
