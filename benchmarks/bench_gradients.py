@@ -37,7 +37,7 @@ import qsync_jax as qs
 
 jax.config.update("jax_enable_x64", True)
 
-PARAMS = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
+PARAMS = dict(qs.MARI2013_FIG2)  # Fig. 2: E = 48 is the caption's E/κ = 320
 BATH = dict(omega=(1.0, 1.2), gamma=0.5, n_th=(1.0, 0.0))
 RTOL = ATOL = 1e-8
 STATE_FLOATS = 8 + 64 + 1  # mean, covariance and the running integral of S_p

@@ -32,7 +32,7 @@ import qsync_jax as qs
 
 jax.config.update("jax_enable_x64", True)
 
-PAPER = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
+PAPER = dict(qs.MARI2013_FIG2)  # Fig. 2: E = 48 is the caption's E/κ = 320
 WINDOW = (1000.0, 2000.0)
 CONFIG = qs.SolverConfig(solver=dfx.Dopri8(), rtol=1e-8, atol=1e-8)
 PAIR = qs.SyncMeasures((1, 3), correlations=True)

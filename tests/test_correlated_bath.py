@@ -537,8 +537,7 @@ def test_plv_bad_input():
     ]:
         with pytest.raises(ValueError, match=name):
             qs.phase_locking_value(model, KEY, **kwargs)
-    pair = qs.optomechanical_pair(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0,
-                                  mu=0.02)
+    pair = qs.optomechanical_pair(**qs.MARI2013_FIG2)
     with pytest.raises(ValueError, match="linear model"):
         qs.phase_locking_value(pair, KEY, t1=0.0, t2=1.0)
 
@@ -551,7 +550,7 @@ def test_plv_bad_input():
     [
         (dict(xi=1.5), "xi"),
         (dict(xi=-1.01), "xi"),
-        (dict(gamma=0.0), "gamma"),
+        (dict(gamma=-1e-9), "gamma"),  # rates are ≥ 0 (γ = 0, a closed pair, is allowed)
         (dict(gamma=-0.1), "gamma"),
         (dict(n_th=(-0.1, 0.0)), "n_th"),
         (dict(omega=(1.0, np.nan)), "omega"),

@@ -139,9 +139,7 @@ def test_lyapunov_gradient_is_implicit():
 
 # ------------------------------------------------------ optomechanical pair: time averages
 
-PAIR = qs.optomechanical_pair(
-    omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0
-)
+PAIR = qs.optomechanical_pair(**qs.MARI2013_FIG2)
 WINDOW = (10.0, 25.0)
 TIGHT = 1e-11
 

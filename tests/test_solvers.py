@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 import qsync_jax as qs
-from qsync_jax._integrate import _small_matmul
+from qsync_jax._matmul import _small_matmul
 
-PAIR = qs.optomechanical_pair(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0,
-                              mu=0.02, n_th=0.5)
+PAIR = qs.optomechanical_pair(**{**qs.MARI2013_FIG2, "n_th": 0.5})
 WINDOW = (40.0, 80.0)
 MEASURES = qs.SyncMeasures((1, 3))
 

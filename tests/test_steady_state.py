@@ -145,8 +145,7 @@ def test_steady_state_is_the_long_time_limit_of_evolve():
 
 
 def test_rejects_models_that_are_not_linear():
-    pair = qs.optomechanical_pair(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0,
-                                  mu=0.02)
+    pair = qs.optomechanical_pair(**qs.MARI2013_FIG2)
     with pytest.raises(ValueError, match="linear model"):
         qs.steady_state(pair)
     with pytest.raises(ValueError, match="linear model"):

@@ -169,15 +169,18 @@ class RingState(Summary):
             )
         sites = [int(m) // n_local for m in modes]
         local = [2 * (int(m) % n_local) for m in modes]
-        distances = sorted({(b - a) % self.n_sites for a in sites for b in sites})
+        k = range(len(modes))
+        # C_{s_b,s_a} = C_{s_a,s_b}ᵀ: only the blocks with a ≤ b are summed.
+        distances = sorted({(sites[b] - sites[a]) % self.n_sites for a in k for b in k if a <= b})
         blocks = self.correlation(np.asarray(distances))  # (..., H, d, d)
-        row = {h: k for k, h in enumerate(distances)}
+        row = {h: i for i, h in enumerate(distances)}
 
         def block(a, b):
+            if a > b:
+                return jnp.swapaxes(block(b, a), -1, -2)
             h = row[(sites[b] - sites[a]) % self.n_sites]
             return blocks[..., h, local[a] : local[a] + 2, local[b] : local[b] + 2]
 
-        k = range(len(modes))
         cov = jnp.concatenate(
             [jnp.concatenate([block(a, b) for b in k], axis=-1) for a in k], axis=-2
         )

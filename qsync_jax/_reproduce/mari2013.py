@@ -20,7 +20,7 @@ from qsync_jax import plot as qplot
 
 from ._output import write_data
 
-PAPER = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
+PAPER = dict(qs.MARI2013_FIG2)  # Fig. 2: E = 48 is the caption's E/κ = 320
 WINDOW = (1000.0, 2000.0)
 QUICK_WINDOW = (600.0, 1000.0)
 TAU = 2 * np.pi  # the paper's time unit τ = 2π/ω₁
