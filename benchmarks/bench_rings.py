@@ -8,8 +8,9 @@ modes of two sites h apart. Solver: Dopri8, rtol = atol = 1e-8 (unless stated).
 
 Sections of the JSON written to ``benchmarks/results/bench_rings_<host>_<backend>.json``:
 
-- ``scaling``: time per step vs N of the Bloch path (``qs.evolve(..., path="bloch")``) and of the
-  dense path (``path="dense"``) on a short run (t = 0 → ``--t-short``), side by side, with
+- ``scaling``: time per step vs N of the Bloch path (the ``qs.OptomechanicalRing`` that
+  ``qs.optomechanical_ring`` returns) and of the dense path (``mean_field_approx=False``, an
+  ``OptomechanicalNetwork``) on a short run (t = 0 → ``--t-short``), side by side, with
   least-squares fits of the exponent p in time ∝ N^p; agreement of the two paths (max relative
   difference of the full covariance) at the default and at tight tolerances (1e-12);
 - ``full_runs``: the target runs — ``qs.time_average`` to t = 2000 for N = 20, 100, 1000, 10⁴
@@ -74,26 +75,21 @@ def max_relative_difference(x, y):
 
 class MechanicalSync(eqx.Module):
     """``fn(t, state)``: S_c and S_p (and optionally the correlations) of the mechanical modes of
-    sites 0 and h, for each h in ``hs`` (static), as (H, 1) arrays. From the Bloch blocks of a
-    ``RingState``, or with ``dense=True`` from the dense state of the whole ring (mechanics of
-    site s is mode 2s + 1)."""
+    sites 0 and h, for each h in ``hs`` (static), as (H, 1) arrays (mechanics of site s is mode
+    2s + 1). The same for a ``RingState`` (read in O(N) through its ``reduce``) and for the dense
+    state of the whole ring."""
 
     hs: tuple[int, ...] = eqx.field(static=True)
     correlations: bool = eqx.field(static=True)
-    dense: bool = eqx.field(static=True)
 
-    def __init__(self, hs, correlations=False, *, dense=False):
+    def __init__(self, hs, correlations=False):
         self.hs = tuple(int(h) for h in hs)
         self.correlations = bool(correlations)
-        self.dense = bool(dense)
 
     def __call__(self, t, state):
-        if self.dense:
-            pairs = [(1, 2 * h + 1) for h in self.hs]
-            values = qs.SyncMeasures(pairs, correlations=self.correlations)(t, state)
-            return {k: v[..., :, None] for k, v in values.items()}
-        pairs = state.pair(np.asarray(self.hs), modes=(1,))  # (H,) two-mode states
-        return qs.SyncMeasures((0, 1), correlations=self.correlations)(t, pairs)
+        pairs = [(1, 2 * h + 1) for h in self.hs]
+        values = qs.SyncMeasures(pairs, correlations=self.correlations)(t, state)
+        return {k: v[..., :, None] for k, v in values.items()}
 
 
 class RingProfile(eqx.Module):
@@ -127,11 +123,10 @@ def scaling(bloch_sizes, dense_sizes, t_short):
     finals = {}
     for path, sizes in (("bloch", bloch_sizes), ("dense", dense_sizes)):
         for n in sizes:
-            model = qs.BlochRing(n, **SITE, mu=MU) if path == "bloch" else qs.optomechanical_ring(
-                n, **SITE, mu=MU)
+            model = qs.optomechanical_ring(n, **SITE, mu=MU, mean_field_approx=path == "bloch")
 
-            def run(model=model, path=path):
-                return qs.evolve(model, ts, config=CONFIG, path=path)
+            def run(model=model):
+                return qs.evolve(model, ts, config=CONFIG)
 
             first, first_wall, _ = timed(run)
             traj, wall, cpu = timed(run)
@@ -162,8 +157,8 @@ def scaling(bloch_sizes, dense_sizes, t_short):
                "max_rel_diff_cov": max_relative_difference(finals["bloch", n].cov,
                                                            finals["dense", n].cov)}
         if n <= 40:
-            ring = qs.optomechanical_ring(n, **SITE, mu=MU)
-            tight = [qs.evolve(ring, ts, config=TIGHT, path=p).states for p in ("bloch", "dense")]
+            tight = [qs.evolve(qs.optomechanical_ring(n, **SITE, mu=MU, mean_field_approx=b), ts,
+                               config=TIGHT).states for b in (True, False)]
             row["max_rel_diff_cov_tight"] = max_relative_difference(tight[0].cov, tight[1].cov)
             row["max_rel_diff_mean_tight"] = max_relative_difference(tight[0].mean, tight[1].mean)
         out["agreement"].append(row)
@@ -173,7 +168,7 @@ def scaling(bloch_sizes, dense_sizes, t_short):
 
 def full_run(n, hs):
     """The target run: N sites, t = 0 → 2000, S̄_c(h), S̄_p(h) over (1000, 2000)."""
-    ring = qs.BlochRing(n, **SITE, mu=MU)
+    ring = qs.OptomechanicalRing(n, **SITE, mu=MU)
     fn = MechanicalSync(hs)
     # Same shapes and functions, window (1, 2): the compile and almost no integration.
     _, warm_wall, _ = timed(lambda: qs.time_average(ring, fn, (1.0, 2.0), config=CONFIG))
@@ -193,8 +188,8 @@ def fig2d():
         qs.optomechanical_ring(n, **SITE, mu=MU), MechanicalSync(FIG2D_H, True), WINDOW,
         config=CONFIG))
     dense, wall_d, _ = timed(lambda: qs.time_average(
-        qs.optomechanical_ring(n, **SITE, mu=MU), MechanicalSync(FIG2D_H, True, dense=True), WINDOW,
-        config=CONFIG, path="dense"))
+        qs.optomechanical_ring(n, **SITE, mu=MU, mean_field_approx=False),
+        MechanicalSync(FIG2D_H, True), WINDOW, config=CONFIG))
     out = {"n_sites": n, "h": list(FIG2D_H), "bloch": as_lists(bloch.value),
            "dense": as_lists(dense.value), "wall_s_bloch": wall_b, "wall_s_dense": wall_d,
            "max_rel_diff": {k: max_relative_difference(bloch.value[k], dense.value[k])
@@ -245,7 +240,7 @@ def decay(n, mus, n_ths):
     out = {"n_sites": n, "h": list(hs)}
     for name, points in (("mu", [dict(mu=m) for m in mus]),
                          ("n_th", [dict(mu=MU, n_th=x) for x in n_ths])):
-        rings = [qs.BlochRing(n, **{**SITE, **p}) for p in points]
+        rings = [qs.OptomechanicalRing(n, **{**SITE, **p}) for p in points]
         batch = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *rings)
         result, wall, cpu = timed(lambda: jax.vmap(
             lambda r: qs.time_average(r, fn, WINDOW, config=CONFIG, throw=False))(batch))
@@ -270,7 +265,7 @@ def decay(n, mus, n_ths):
 
 def window_dependence(n, windows):
     """The same profile at μ = 0.02 averaged over later windows: what is stationary."""
-    ring = qs.BlochRing(n, **SITE, mu=MU)
+    ring = qs.OptomechanicalRing(n, **SITE, mu=MU)
     fn = RingProfile(LONG_H)
     rows = []
     for window in windows:

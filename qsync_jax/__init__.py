@@ -38,6 +38,7 @@ from ._models._base import AbstractGaussianModel as AbstractGaussianModel
 from ._models._base import AbstractLinearModel as AbstractLinearModel
 from ._models._base import AbstractModel as AbstractModel
 from ._models._base import Parameter as Parameter
+from ._models._base import parameter as parameter
 from ._models._base import parameters as parameters
 from ._models.correlated_bath import CorrelatedBathOscillators as CorrelatedBathOscillators
 from ._models.correlated_bath import drift_spectrum as drift_spectrum

@@ -80,13 +80,13 @@ def _is_concrete(x) -> bool:
 
 def _site_array(cls, name: str, value, n_sites: int) -> Float[Array, " N"]:
     """A per-site parameter given as a scalar or an (N,) array, checked and broadcast to (N,)."""
-    arr = jnp.asarray(value, dtype=float)
+    arr = check_parameter(cls, name, value)
     if arr.shape not in ((), (n_sites,)):
         raise ValueError(
             f"`{name}` must be a scalar or have shape ({n_sites},) (one value per site); "
             f"got shape {arr.shape}."
         )
-    return jnp.broadcast_to(check_parameter(cls, name, arr), (n_sites,))
+    return jnp.broadcast_to(arr, (n_sites,))
 
 
 def _coupling_matrix(name: str, value) -> Float[Array, "N N"]:
