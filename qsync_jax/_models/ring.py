@@ -610,7 +610,7 @@ def optomechanical_ring(
         adjacency = np.roll(np.eye(n_sites), 1, axis=1) + np.roll(np.eye(n_sites), -1, axis=1)
         return OptomechanicalNetwork(**params, mu=mu, coupling=adjacency)
     for name, value in params.items():
-        if value is None or jnp.ndim(value) == 0 or not _is_concrete(value):
+        if value is None or np.ndim(value) == 0 or not _is_concrete(value):
             continue
         values = np.asarray(value, dtype=float)
         if values.shape != (n_sites,) or not np.all(values == values[0]):
