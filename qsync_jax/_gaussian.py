@@ -307,10 +307,15 @@ def is_physical(cov: Float[ArrayLike, "*batch 2n 2n"], tol: float = 1e-9) -> Boo
 def _is_physical(cov: Array, tol: Array) -> Array:
     scale = 1.0 + jnp.max(jnp.abs(cov), axis=(-2, -1))
     sym = jnp.max(jnp.abs(cov - jnp.swapaxes(cov, -1, -2)), axis=(-2, -1)) <= tol * scale
-    omega = symplectic_form(cov.shape[-1] // 2, cov.dtype)
-    lam = jnp.linalg.eigvalsh(jax.lax.complex(cov, jnp.broadcast_to(0.5 * omega, cov.shape)))
     finite = jnp.all(jnp.isfinite(cov), axis=(-2, -1))
-    return finite & sym & (jnp.min(lam, axis=-1) >= -tol * scale)
+    return finite & sym & (uncertainty_margin(cov) >= -tol * scale)
+
+
+def uncertainty_margin(cov: Array) -> Array:
+    """λ_min(C + iΩ/2), ≥ 0 iff C satisfies the uncertainty relation; C real symmetric or complex
+    Hermitian (Bloch blocks of a ring), leading axes are batch axes (no input checks)."""
+    omega = symplectic_form(cov.shape[-1] // 2, jnp.real(cov).dtype)
+    return jnp.linalg.eigvalsh(cov + 0.5j * omega)[..., 0]
 
 
 # --------------------------------------------------------------------------------------- entropies

@@ -31,7 +31,16 @@ from ._bloch import BlochRing, select_path
 from ._gaussian import GaussianState
 from ._models._base import AbstractModel
 from ._results import TimeAverage, Trajectory, _is_concrete
-from ._status import Status, from_diffrax, mark_nonfinite
+from ._checks import (
+    average_status,
+    check_physical,
+    guard_integrand,
+    safe_times,
+    safe_window,
+    trajectory_status,
+    with_health,
+)
+from ._status import Status
 
 
 class SolverConfig(eqx.Module):
@@ -117,7 +126,8 @@ def _vector_field(t, y: GaussianState, model: AbstractModel) -> GaussianState:
 
 def _check_state0(model: AbstractModel, state0: GaussianState) -> None:
     if isinstance(model, BlochRing):
-        return model.check_state0(state0)
+        model.check_state0(state0)
+        return check_physical(state0)
     dim = 2 * model.n_modes
     if jnp.shape(state0.mean) != (dim,) or jnp.shape(state0.cov) != (dim, dim):
         raise ValueError(
@@ -129,6 +139,7 @@ def _check_state0(model: AbstractModel, state0: GaussianState) -> None:
         np.all(np.isfinite(state0.mean)) and np.all(np.isfinite(state0.cov))
     ):
         raise ValueError("state0 has non-finite entries.")
+    check_physical(state0)
 
 
 def _check_times(name: str, ts, t0) -> None:
@@ -224,9 +235,9 @@ def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_fie
 @eqx.filter_jit
 def _evolve(model, ts, t0, state0, config, save, throw):
     fn = _save_state if save is None else (lambda t, y, args: save(t, y))
-    sol = _solve(model, state0, t0, ts[-1], config, fn, ts=ts)
-    status = mark_nonfinite(from_diffrax(sol.result), sol.ys)
-    ys = sol.ys
+    saves, t0, valid = safe_times(ts, t0)
+    sol = _solve(model, state0, t0, saves[-1], config, with_health(fn), ts=saves)
+    status, ys = trajectory_status(sol.result, sol.ts, sol.ys, valid)
     if throw:
         ys = status.error_if(ys, status != Status.success)
     return Trajectory(ts=ts, states=ys, status=status, num_steps=sol.stats["num_steps"])
@@ -281,26 +292,26 @@ def evolve(
 
 @eqx.filter_jit
 def _time_average(model, window, t0, state0, config, fn, throw):
+    window, t0, valid = safe_window(window, t0)
     t_a, t_b = window[0], window[1]
     transient = _solve(model, state0, t0, t_a, config, _save_state)
     state_a = jax.tree_util.tree_map(lambda x: x[-1], transient.ys)
-    acc0 = jax.tree_util.tree_map(jnp.zeros_like, fn(t_a, state_a))
+    integrand = guard_integrand(fn)
+    acc0 = jax.tree_util.tree_map(jnp.zeros_like, integrand(t_a, state_a))
 
     def augmented(t, y, model):
         state, _ = y
-        return _vector_field(t, state, model), fn(t, state)
+        return _vector_field(t, state, model), integrand(t, state)
 
     window_sol = _solve(
         model, (state_a, acc0), t_a, t_b, config, _save_state, vector_field=augmented
     )
-    state_b, acc = jax.tree_util.tree_map(lambda x: x[-1], window_sol.ys)
+    state_b, (acc, undefined_time) = jax.tree_util.tree_map(lambda x: x[-1], window_sol.ys)
     value = jax.tree_util.tree_map(lambda x: x / (t_b - t_a), acc)
-    status = Status.where(
-        from_diffrax(transient.result) == Status.success,
-        from_diffrax(window_sol.result),
-        from_diffrax(transient.result),
+    status, value, state_b = average_status(
+        model, (transient.result, window_sol.result), state_a, state_b, value, undefined_time,
+        valid,
     )
-    status = mark_nonfinite(status, (value, state_b))
     if throw:
         value = status.error_if(value, status != Status.success)
     num_steps = transient.stats["num_steps"] + window_sol.stats["num_steps"]

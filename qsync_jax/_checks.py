@@ -1,0 +1,236 @@
+r"""Checks that turn every failed solve into a status with NaN values, never a plausible number.
+
+:func:`qsync_jax.evolve` and :func:`qsync_jax.time_average` run these checks after the solve, on
+the saved states (or the window's end points), never at every step; all work batched, under
+``jit`` and ``vmap``. Conventions of :mod:`qsync_jax._gaussian`.
+
+- **Times** (traced ones too; concrete ones raise before any work): save times finite, strictly
+  increasing and ≥ t₀; a window finite with t₀ ≤ t_a < t_b. Otherwise ``Status.invalid_times``.
+- **Physicality**: a state is physical within the solver's accuracy when
+  λ_min(C + iΩ/2) ≥ −``PHYSICAL_RTOL``·(1 + max|C|): the uncertainty relation may be violated by
+  at most a relative 10⁻⁶ of the covariance scale (integration errors are ~``rtol`` relative to
+  it). Otherwise ``Status.unphysical``. A ring's state is checked block by block: the Bloch
+  transform is unitary, so C + iΩ/2 ⪰ 0 iff Ĝ(q) ± iΩ_site/2 ⪰ 0 for q = 0, …, N/2.
+- **Regime of the linearization** (nonlinear models only; linear models are exact): the
+  dynamics of the fluctuations is linearized around the mean field, which neglects terms of
+  relative size |δa|/|⟨a⟩|. With N_fl = ½(tr C − n) = Σₖ⟨δaₖ†δaₖ⟩ the fluctuation quanta,
+  N_mf = ½|⟨u⟩|² = Σₖ|⟨aₖ⟩|² the mean-field quanta and N_bath = Σₖ(n̄ₖ + 1) the scale of the
+  bath noise (thermal plus vacuum), the linearization holds while
+
+  $$N_\mathrm{fl} \le \epsilon\,N_\mathrm{mf} + N_\mathrm{bath},\qquad
+    \epsilon = \texttt{LINEARIZATION\_RATIO} = 0.1,$$
+
+  i.e. the fluctuations beyond the bath's own stay below a tenth of the mean field in quanta (an
+  rms phase spread ≲ 0.3 rad on a limit cycle). Otherwise ``Status.linearization_broken``: a
+  chaotic mean field (positive Lyapunov exponent) makes C grow exponentially and trips this
+  within a few Lyapunov times; phase diffusion on a limit cycle trips it only after very long runs.
+- **Undefined measures**: a saved or averaged measure that is not finite on a finite state gives
+  ``Status.undefined_measure`` (an integrand that is not finite is integrated as 0 and the time
+  it spends so is integrated alongside, so the solve is never held up by it).
+
+A trajectory keeps its saves before the first failed one; from it on every saved value is NaN.
+A failed time average has NaN values and a NaN end state.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._gaussian import GaussianState, uncertainty_margin
+from ._models._base import AbstractLinearModel
+from ._status import Status, from_diffrax
+
+PHYSICAL_RTOL = 1e-6
+"""Allowed violation of C + iΩ/2 ⪰ 0, relative to 1 + max|C| (module docstring)."""
+
+LINEARIZATION_RATIO = 0.1
+"""ε of the linearization criterion N_fl ≤ ε N_mf + N_bath (module docstring)."""
+
+
+# ------------------------------------------------------------------------------------------ times
+
+
+def times_valid(ts, t0):
+    """Whether save times ``ts`` (T,) are finite, strictly increasing and ≥ ``t0`` (traceable)."""
+    return (
+        jnp.all(jnp.isfinite(ts))
+        & jnp.isfinite(t0)
+        & jnp.all(jnp.diff(ts) > 0)
+        & (ts[0] >= t0)
+    )
+
+
+def safe_times(ts, t0):
+    """(ts, t0, valid): the times themselves where valid, else harmless ones (0, 1/T, …)."""
+    valid = times_valid(ts, t0)
+    dummy = jnp.arange(ts.shape[0], dtype=ts.dtype) / ts.shape[0]
+    return jnp.where(valid, ts, dummy), jnp.where(valid, t0, 0.0), valid
+
+
+def safe_window(window, t0):
+    """(window, t0, valid) for a window (t_a, t_b): itself where valid, else (0, 1) from 0."""
+    valid = times_valid(window, t0)
+    return jnp.where(valid, window, jnp.asarray([0.0, 1.0], window.dtype)), \
+        jnp.where(valid, t0, 0.0), valid
+
+
+# ------------------------------------------------------------------------------------ state health
+
+
+def _site_view(state):
+    """A ``GaussianState`` and the matrices whose uncertainty margin decides physicality.
+
+    Dense states: the state and its covariance. Ring states (Bloch blocks): one site (all are
+    equal, so the linearization ratio is the ring's) and the blocks Ĝ(q) ± nothing: the margin
+    of Ĝ(q) + iΩ/2 and of its conjugate Ĝ(−q) + iΩ/2 are both taken.
+    """
+    if isinstance(state, GaussianState):
+        return state, [state.cov]
+    blocks = jnp.moveaxis(state.bloch_blocks(), -1, 0)  # (Q, d, d) Hermitian
+    return state.site(), [blocks, jnp.conj(blocks)]
+
+
+def _bath_occupations(model):
+    site = getattr(model, "site", None)  # a ring in Bloch blocks: its one-site network
+    return (site if isinstance(site, eqx.Module) else model).bath_occupations()
+
+
+def health(model, state) -> jax.Array:
+    """(violation, ratio) of one state: −λ_min(C + iΩ/2)/(1 + max|C|) and
+    N_fl / (ε N_mf + N_bath) (0 for linear models). NaN if the state is not finite."""
+    state = jax.lax.stop_gradient(state)
+    site, matrices = _site_view(state)
+    violations = []
+    for m in matrices:
+        scale = 1.0 + jnp.max(jnp.abs(m), axis=(-2, -1))
+        violations.append(jnp.max(-uncertainty_margin(m) / scale))
+    violation = jnp.max(jnp.stack(violations))
+    if isinstance(model, AbstractLinearModel):
+        ratio = jnp.zeros_like(violation)
+    else:
+        n = site.cov.shape[-1] // 2
+        n_fl = 0.5 * (jnp.trace(site.cov) - n)
+        n_mf = 0.5 * jnp.sum(site.mean**2)
+        n_bath = jnp.sum(_bath_occupations(model) + 1.0)
+        ratio = n_fl / (LINEARIZATION_RATIO * n_mf + n_bath)
+    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(state)]))
+    return jnp.where(finite, jnp.stack([violation, ratio]), jnp.nan)
+
+
+def _health_code(h):
+    """Status code of (violation, ratio) values (any leading axes)."""
+    violation, ratio = h[..., 0], h[..., 1]
+    code = jnp.full(violation.shape, Status.success._value)
+    code = jnp.where(violation > PHYSICAL_RTOL, Status.unphysical._value, code)
+    code = jnp.where(ratio > 1.0, Status.linearization_broken._value, code)
+    return jnp.where(jnp.isnan(violation) | jnp.isnan(ratio), Status.diverged._value, code)
+
+
+def _from_code(code) -> Status:
+    status = Status.success
+    for item in Status._name_to_item.values():
+        status = Status.where(code == item._value, item, status)
+    return status
+
+
+def _finite_per(tree, ndim: int):
+    """Whether all entries of ``tree`` are finite, per index of its ``ndim`` leading axes."""
+    finite = True
+    for leaf in jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_inexact_array)):
+        finite = finite & jnp.all(jnp.isfinite(leaf), axis=tuple(range(ndim, leaf.ndim)))
+    return jnp.asarray(finite)
+
+
+def nan_where(bad, tree):
+    """``tree`` with its floating leaves NaN where ``bad`` (broadcast over leading axes)."""
+
+    def fill(leaf):
+        if not eqx.is_inexact_array(leaf):
+            return leaf
+        mask = jnp.reshape(bad, jnp.shape(bad) + (1,) * (leaf.ndim - jnp.ndim(bad)))
+        return jnp.where(mask, jnp.nan, leaf)
+
+    return jax.tree_util.tree_map(fill, tree)
+
+
+# -------------------------------------------------------------------------------- per-solve status
+
+
+def with_health(save):
+    """A Diffrax ``SaveAt`` function that also saves :func:`health` of the state."""
+    return lambda t, y, model: (save(t, y, model), health(model, y))
+
+
+def trajectory_status(result, sol_ts, saved, valid_times):
+    """(status, outputs) of a trajectory solved with :func:`with_health` saves.
+
+    Per save: unreached (the solver stopped) → the solver's status; a non-finite state →
+    diverged; then linearization_broken, unphysical, and undefined_measure for non-finite
+    outputs of a finite state. The first failed save sets the status; it and every later save
+    become NaN.
+    """
+    outputs, h = saved
+    code = jnp.where(jnp.isfinite(sol_ts), _health_code(h), from_diffrax(result)._value)
+    undefined = (code == Status.success._value) & ~_finite_per(outputs, 1)
+    code = jnp.where(undefined, Status.undefined_measure._value, code)
+    code = jnp.where(valid_times, code, Status.invalid_times._value)
+    failed = code != Status.success._value
+    first = jnp.argmax(failed)
+    status = _from_code(jnp.where(jnp.any(failed), code[first], Status.success._value))
+    after = jnp.cumsum(failed) > 0
+    return status, nan_where(after, outputs)
+
+
+def guard_integrand(fn):
+    """``fn`` for the running integral: non-finite values count as 0, and the time they last is
+    integrated alongside (returns (values, indicator))."""
+
+    def guarded(t, state):
+        values = fn(t, state)
+        finite = _finite_per(values, 0)
+        return jax.tree_util.tree_map(lambda v: jnp.where(finite, v, 0.0), values), \
+            jnp.where(finite, 0.0, 1.0)
+
+    return guarded
+
+
+def average_status(model, results, state_a, state_b, value, undefined_time, valid_window):
+    """(status, value, state_b) of a time average.
+
+    Order: invalid window, the transient's then the window's solver status, the health of the
+    state at t_a then at t_b, an integrand that was not finite for part of the window (or a
+    non-finite average). Where failed, value and state are NaN.
+    """
+    code = jnp.asarray(Status.success._value)
+    for h in reversed([health(model, state_a), health(model, state_b)]):
+        code = jnp.where(_health_code(h) != Status.success._value, _health_code(h), code)
+    undefined = (undefined_time > 0) | ~_finite_per(value, 0)
+    code = jnp.where((code == Status.success._value) & undefined,
+                     Status.undefined_measure._value, code)
+    for result in reversed(results):
+        solver = from_diffrax(result)._value
+        code = jnp.where(solver != Status.success._value, solver, code)
+    code = jnp.where(valid_window, code, Status.invalid_times._value)
+    status = _from_code(code)
+    bad = status != Status.success
+    return status, nan_where(bad, value), nan_where(bad, state_b)
+
+
+# ----------------------------------------------------------------------------- initial state check
+
+
+def check_physical(state, name: str = "state0") -> None:
+    """``ValueError`` if a concrete ``state`` violates C + iΩ/2 ⪰ 0 beyond ``PHYSICAL_RTOL``."""
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(state)):
+        return
+    _, matrices = _site_view(state)
+    for m in matrices:
+        scale = 1.0 + np.max(np.abs(np.asarray(m)))
+        margin = float(np.min(np.asarray(uncertainty_margin(m))))
+        if margin < -PHYSICAL_RTOL * scale:
+            raise ValueError(
+                f"{name} is not a physical state: C + iΩ/2 has the eigenvalue {margin:.3g} < 0 "
+                f"(the uncertainty relation is violated; a physical covariance has "
+                f"symplectic eigenvalues ≥ ½, e.g. the vacuum C = ½·I)."
+            )
