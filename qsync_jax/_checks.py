@@ -28,10 +28,18 @@ the saved states (or the window's end points), never at every step; all work bat
   ``Status.undefined_measure`` (an integrand that is not finite is integrated as 0 and the time
   it spends so is integrated alongside, so the solve is never held up by it).
 
+Solver settings (:class:`qsync_jax.SolverConfig`) are checked when constructed; in float32 mode
+(``jax_enable_x64`` off) a tolerance below ``FLOAT32_MIN_TOL`` cannot be met and a warning says
+so, once.
+
 A trajectory keeps its saves before the first failed one; from it on every saved value is NaN.
 A failed time average has NaN values and a NaN end state.
 """
 
+import numbers
+import warnings
+
+import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -224,13 +232,65 @@ def check_physical(state, name: str = "state0") -> None:
     """``ValueError`` if a concrete ``state`` violates C + iΩ/2 ⪰ 0 beyond ``PHYSICAL_RTOL``."""
     if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(state)):
         return
-    _, matrices = _site_view(state)
-    for m in matrices:
-        scale = 1.0 + np.max(np.abs(np.asarray(m)))
-        margin = float(np.min(np.asarray(uncertainty_margin(m))))
+    with jax.ensure_compile_time_eval():  # concrete values, also inside an outer `jit`
+        _, matrices = _site_view(state)
+        margins = [(np.max(np.abs(m)), np.min(uncertainty_margin(m))) for m in matrices]
+    for max_abs, margin in margins:
+        scale = 1.0 + float(max_abs)
+        margin = float(margin)
         if margin < -PHYSICAL_RTOL * scale:
             raise ValueError(
                 f"{name} is not a physical state: C + iΩ/2 has the eigenvalue {margin:.3g} < 0 "
                 f"(the uncertainty relation is violated; a physical covariance has "
                 f"symplectic eigenvalues ≥ ½, e.g. the vacuum C = ½·I)."
             )
+
+
+# --------------------------------------------------------------------------------- solver settings
+
+FLOAT32_MIN_TOL = 1e-6
+"""Smallest ``rtol``/``atol`` float32 arithmetic can meet (≈ 10 ε₃₂; ε₃₂ = 1.2·10⁻⁷)."""
+
+
+def _is_traced(x) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+
+
+def check_solver_config(config) -> None:
+    """``ValueError``/``TypeError`` naming the field of a bad :class:`qsync_jax.SolverConfig`."""
+    if not isinstance(config.solver, dfx.AbstractSolver):
+        raise TypeError(f"`solver` must be a Diffrax solver; got {config.solver!r}.")
+    if not isinstance(config.adjoint, dfx.AbstractAdjoint):
+        raise TypeError(f"`adjoint` must be a Diffrax adjoint; got {config.adjoint!r}.")
+    for name in ("rtol", "atol", "dt0"):
+        value = getattr(config, name)
+        if (name == "dt0" and value is None) or _is_traced(value):
+            continue
+        if isinstance(value, bool) or np.shape(value) != () or np.asarray(value).dtype.kind not in "iuf":
+            raise TypeError(f"`{name}` must be a real scalar; got {value!r}.")
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"`{name}` must be positive and finite; got {value!r}.")
+    steps = config.max_steps
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"`max_steps` must be a positive integer; got {steps!r}.")
+
+
+_warned_precision = False
+
+
+def warn_precision(config) -> None:
+    """Warn once when float32 arithmetic cannot meet ``config``'s tolerances."""
+    global _warned_precision
+    if _warned_precision or jnp.result_type(float) != jnp.float32:
+        return
+    tols = [config.rtol, config.atol]
+    if not any(_is_traced(tol) for tol in tols) and min(tols) < FLOAT32_MIN_TOL:
+        _warned_precision = True
+        warnings.warn(
+            f"JAX runs in float32 (jax_enable_x64 is off), which cannot meet rtol = "
+            f"{config.rtol:g}, atol = {config.atol:g} (the smallest it can meet is about "
+            f"{FLOAT32_MIN_TOL:g}): results may be inaccurate or overflow. Call "
+            f'jax.config.update("jax_enable_x64", True) at startup, or loosen the tolerances.',
+            UserWarning,
+            stacklevel=3,
+        )

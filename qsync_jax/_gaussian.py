@@ -314,8 +314,9 @@ def _is_physical(cov: Array, tol: Array) -> Array:
 def uncertainty_margin(cov: Array) -> Array:
     """λ_min(C + iΩ/2), ≥ 0 iff C satisfies the uncertainty relation; C real symmetric or complex
     Hermitian (Bloch blocks of a ring), leading axes are batch axes (no input checks)."""
-    omega = symplectic_form(cov.shape[-1] // 2, jnp.real(cov).dtype)
-    return jnp.linalg.eigvalsh(cov + 0.5j * omega)[..., 0]
+    half_omega = 0.5 * symplectic_form(cov.shape[-1] // 2, jnp.real(cov).dtype)
+    shift = jax.lax.complex(jnp.zeros_like(half_omega), half_omega)
+    return jnp.linalg.eigvalsh(cov.astype(shift.dtype) + shift)[..., 0]
 
 
 # --------------------------------------------------------------------------------------- entropies

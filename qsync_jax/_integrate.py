@@ -34,6 +34,8 @@ from ._results import TimeAverage, Trajectory, _is_concrete
 from ._checks import (
     average_status,
     check_physical,
+    check_solver_config,
+    warn_precision,
     guard_integrand,
     safe_times,
     safe_window,
@@ -67,6 +69,9 @@ class SolverConfig(eqx.Module):
     max_steps: int = eqx.field(static=True, default=1_000_000)
     dt0: float | None = None
     adjoint: dfx.AbstractAdjoint = dfx.RecursiveCheckpointAdjoint()
+
+    def __check_init__(self):
+        check_solver_config(self)
 
 
 SMALL_MATRIX = 8
@@ -198,7 +203,7 @@ DIVERGENCE_BOUND = 1e150
 
 def _diverged(t, y, args, **kwargs):
     """Event on the flat state: true once an entry is NaN or beyond DIVERGENCE_BOUND."""
-    return ~(jnp.max(jnp.abs(y)) <= DIVERGENCE_BOUND)
+    return ~(jnp.max(jnp.abs(y)) <= min(DIVERGENCE_BOUND, float(jnp.finfo(y.dtype).max)))
 
 
 def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_field=None):
@@ -282,6 +287,7 @@ def evolve(
     """
     ts = jnp.asarray(ts)
     _check_times("ts", ts, t0)
+    warn_precision(config)
     model, state0 = select_path(model, path, state0)
     state0 = model.initial_state() if state0 is None else state0
     _check_state0(model, state0)
@@ -349,6 +355,7 @@ def time_average(
     if jnp.shape(window) != (2,):
         raise ValueError(f"window must be (t_a, t_b); got shape {jnp.shape(window)}.")
     _check_times("window", window, t0)
+    warn_precision(config)
     model, state0 = select_path(model, path, state0)
     state0 = model.initial_state() if state0 is None else state0
     _check_state0(model, state0)
