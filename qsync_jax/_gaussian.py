@@ -41,10 +41,26 @@ Input checks and unphysical input. Public functions check shapes always (``cov``
 (..., 2n, 2n), mode indices in range and disjoint) and, when values are concrete (not under
 ``jit``/``vmap`` tracing), that ``cov`` is finite and symmetric (max|C − Cᵀ| ≤ 1e−8·max(1, max|C|));
 they raise ``ValueError`` naming the argument and its shape before computing anything. They do
-not test physicality — :func:`is_physical` does, returning False (it never raises on values). On
-unphysical covariances the other functions evaluate the same formulas: the results are finite
-numbers without physical meaning (e.g. ν < ½, negative entropies) or NaN where a logarithm or
-the Cholesky factor does not exist (C not positive definite).
+not test physicality — :func:`is_physical` does, returning False (it never raises on values).
+:func:`symplectic_eigenvalues` returns the ν it computes (ν < ½ flags an unphysical input); the
+entropies, purity, mutual information, log-negativity and discord are NaN for covariances that
+are indefinite or violate ν ≥ ½ beyond rounding (below), and NaN propagates, never becoming 0.
+
+Precision. C's entries carry rounding errors of order δ = 10·ε·λ_max(C) (ε the dtype's machine
+epsilon); at large squeezing (λ_max/λ_min = e^{4r} for a two-mode squeezed state) this hides
+the smallest eigenvalues, so that quantities close to the physical bounds are not resolved:
+
+- A symplectic eigenvalue within δ·√(λ_max/λ_min) of ½ is taken as ½ in the entropies and the
+  discord (its derivative kept): pure states give S = 0 and purity 1, not ±10⁻³ at r = 8.
+- S₂ = ½ Σₖ ln 2λₖ (eigenvalues of C) is 0 where det 2C cannot be told from its physical minimum
+  1 within the rounding of the λₖ (each λₖ ± δ), and NaN where C is indefinite beyond δ or
+  det 2C < 1 beyond rounding. The purity is e^{−S₂}.
+- The two-mode log-negativity uses ν̃₋ = √det C / ν̃₊: −ln 2ν̃₋ = ln 2ν̃₊ − S₂(C), with the
+  well-conditioned ν̃₊² = (Δ̃ + √(Δ̃² − 4 det C))/2, Δ̃ = det A + det B − 2 det X. It stays exact
+  for two-mode squeezed vacua of any r (E_N = 2r; at r = 10 the entries no longer resolve det C,
+  and the state is taken as pure, the largest E_N consistent with them). von Neumann quantities
+  need the Cholesky factor of C and are NaN once C is singular in floating point (r ≳ 9).
+- f(ν) is evaluated as ln(ν+½) + (ν−½)(ln(ν+½) − ln(ν−½)), without cancellation at large ν.
 """
 
 import functools
@@ -59,6 +75,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 _LOG_FLOOR = 1e-12  # δ of the module docstring: (ν−½) ln(ν−½) → (ν−½) ln max(ν−½, δ)
+_ROUNDING = 10.0  # c of the rounding scale δ = c·ε·λ_max (module docstring, "Precision")
 _SYM_RTOL = 1e-8  # symmetry tolerance of the input checks, relative to max(1, max|C|)
 _KINDS = ("von_neumann", "renyi2")
 
@@ -323,21 +340,43 @@ def uncertainty_margin(cov: Array) -> Array:
 
 
 def _f(nu: Array) -> Array:
-    """f(ν) = (ν+½) ln(ν+½) − (ν−½) ln max(ν−½, δ) (module docstring, "Differentiability")."""
+    """f(ν) = ln(ν+½) + (ν−½) ln((ν+½)/max(ν−½, δ)): the module docstring's f ("Differentiability"),
+    written without the cancellation of two terms ~ν ln ν at large ν."""
     y = nu - 0.5
-    return (nu + 0.5) * jnp.log(nu + 0.5) - y * jnp.log(jnp.maximum(y, _LOG_FLOOR))
+    return jnp.log(nu + 0.5) + y * (jnp.log(nu + 0.5) - jnp.log(jnp.maximum(y, _LOG_FLOOR)))
+
+
+def _rounding(cov: Array) -> tuple[Array, Array]:
+    """Eigenvalues λ of C (ascending) and δ = ROUNDING·ε·λ_max, the rounding scale of C's entries
+    (module docstring, "Precision")."""
+    lam = jnp.linalg.eigvalsh(cov)
+    return lam, _ROUNDING * jnp.finfo(cov.dtype).eps * jnp.abs(lam[..., -1])
+
+
+def _physical_nu(nu: Array, cov: Array) -> Array:
+    """ν; ½ where it differs from ½ by less than its rounding error (with ν's own derivative);
+    NaN where it is below ½ beyond that (unphysical)."""
+    lam, delta = jax.lax.stop_gradient(_rounding(cov))
+    tol = (delta * jnp.sqrt(jnp.abs(lam[..., -1]) / jnp.maximum(lam[..., 0], delta)))[..., None]
+    half = nu + jax.lax.stop_gradient(0.5 - nu)
+    return jnp.where(jnp.abs(nu - 0.5) <= tol, half, jnp.where(nu < 0.5, jnp.nan, nu))
 
 
 @jax.jit
 def _von_neumann(cov: Array) -> Array:
-    return jnp.sum(_f(_symplectic_eigenvalues(cov)), axis=-1)
+    return jnp.sum(_f(_physical_nu(_symplectic_eigenvalues(cov), cov)), axis=-1)
 
 
 @jax.jit
 def _renyi2(cov: Array) -> Array:
-    sign, logdet = jnp.linalg.slogdet(cov)
-    n = cov.shape[-1] // 2
-    return jnp.where(sign > 0, n * math.log(2.0) + 0.5 * logdet, jnp.nan)
+    """S₂ = ½ ln det 2C = ½ Σ ln 2λ_k, ≥ 0: 0 where det 2C ≥ 1 cannot be told from 1 within
+    rounding, NaN where C is indefinite or det 2C < 1 beyond rounding (module docstring)."""
+    lam, delta = _rounding(cov)
+    log_det = jnp.sum(jnp.log(2.0 * jnp.maximum(lam, delta[..., None])), axis=-1)
+    log_lower = jnp.sum(jnp.log(2.0 * jnp.maximum(lam - delta[..., None], 0.0)), axis=-1)
+    log_upper = jnp.sum(jnp.log(2.0 * (lam + delta[..., None])), axis=-1)
+    valid = (lam[..., 0] >= -delta) & (log_upper >= 0.0)
+    return jnp.where(valid, jnp.where(log_lower <= 0.0, 0.0, 0.5 * log_det), jnp.nan)
 
 
 _ENTROPY = {"von_neumann": _von_neumann, "renyi2": _renyi2}
@@ -398,10 +437,23 @@ def log_negativity(
 
 @functools.partial(jax.jit, static_argnames=("a", "b"))
 def _log_negativity(cov: Array, a: tuple[int, ...], b: tuple[int, ...]) -> Array:
+    cov = _reduce_cov(cov, a + b)
+    if len(a) + len(b) == 2:
+        # ν̃₋ = √det C / ν̃₊: only the large, well-conditioned ν̃₊ comes from the eigenproblem,
+        # ν̃₊² = (Δ̃ + √(Δ̃² − 4 det C))/2 with Δ̃ = det A + det B − 2 det X (no cancellation
+        # where it matters), and −ln 2ν̃₋ = ln 2ν̃₊ − S₂(C) with the stable S₂ (module docstring).
+        a_, b_, x = cov[..., :2, :2], cov[..., 2:, 2:], cov[..., :2, 2:]
+        delta = _det2(a_) + _det2(b_) - 2.0 * _det2(x)
+        nu_plus = jnp.sqrt(0.5 * (delta + _safe_sqrt(delta**2 - 4.0 * jnp.linalg.det(cov))))
+        return _separable_zero(jnp.log(2.0 * nu_plus) - _renyi2(cov))
     flip = jnp.asarray([1.0, 1.0] * len(a) + [1.0, -1.0] * len(b), dtype=cov.dtype)
-    nu = _symplectic_eigenvalues(_reduce_cov(cov, a + b) * flip[:, None] * flip[None, :])
-    entangled = nu < 0.5
-    return jnp.sum(jnp.where(entangled, -jnp.log(2.0 * jnp.where(entangled, nu, 0.5)), 0.0), -1)
+    nu = _symplectic_eigenvalues(cov * flip[:, None] * flip[None, :])
+    return jnp.sum(_separable_zero(-jnp.log(2.0 * nu)), axis=-1)
+
+
+def _separable_zero(x: Array) -> Array:
+    """max(x, 0) with NaN kept and zero derivative at x = 0 (the separable side)."""
+    return jnp.where(x > 0, x, jnp.where(jnp.isnan(x), x, 0.0))
 
 
 # ----------------------------------------------------------------------------------------- discord
@@ -511,7 +563,8 @@ def _gaussian_discord(pair: Array, kind: str) -> Array:
     if kind == "renyi2":
         return 0.5 * (log_h_min - log_det_1mk)
     root_e = nu_a * jnp.exp(0.5 * log_h_min)
-    return _f(nu_b) - jnp.sum(_f(_symplectic_eigenvalues(pair)), axis=-1) + _f(root_e)
+    nu = _physical_nu(_symplectic_eigenvalues(pair), pair)
+    return _f(nu_b) - jnp.sum(_f(nu), axis=-1) + _f(root_e)
 
 
 # ------------------------------------------------------------------------------- Wigner function
