@@ -256,6 +256,18 @@ def _is_traced(x) -> bool:
     return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
 
 
+def check_arguments(model, config, model_types, **functions) -> None:
+    """``TypeError`` naming the argument unless ``model`` is one of ``model_types``, ``config`` a
+    ``SolverConfig`` and each of ``functions`` callable (``save`` may be None)."""
+    if not isinstance(model, model_types):
+        raise TypeError(f"`model` must be a qsync_jax model; got {type(model).__name__}.")
+    if type(config).__name__ != "SolverConfig" or not hasattr(config, "solver"):
+        raise TypeError(f"`config` must be a qsync_jax.SolverConfig; got {config!r}.")
+    for name, fn in functions.items():
+        if not (callable(fn) or (name == "save" and fn is None)):
+            raise TypeError(f"`{name}` must be a function of (t, state); got {fn!r}.")
+
+
 def check_solver_config(config) -> None:
     """``ValueError``/``TypeError`` naming the field of a bad :class:`qsync_jax.SolverConfig`."""
     if not isinstance(config.solver, dfx.AbstractSolver):

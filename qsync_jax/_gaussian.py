@@ -109,7 +109,11 @@ def _is_concrete(x) -> bool:
 
 
 def _as_real(x: ArrayLike, name: str) -> Array:
-    x = jnp.asarray(x)
+    """``x`` as a real floating array; ``TypeError``/``ValueError`` naming ``name`` if it is not."""
+    try:
+        x = jnp.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of real numbers; got {x!r}") from None
     if jnp.iscomplexobj(x):
         raise ValueError(f"{name} must be real; got dtype {x.dtype} with shape {x.shape}")
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
@@ -124,11 +128,10 @@ def _as_cov(cov, name: str = "cov", *, check_values: bool = True) -> Array:
     """The covariance array of ``cov`` (array or GaussianState), checked (module docstring)."""
     if isinstance(cov, GaussianState):
         cov = cov.cov
-    cov = jnp.asarray(cov)
+    cov = _as_real(cov, name)
     shape = cov.shape
     if cov.ndim < 2 or shape[-1] != shape[-2] or shape[-1] % 2 or shape[-1] == 0:
         raise ValueError(f"{name} must have shape (..., 2n, 2n) with n ≥ 1; got shape {shape}")
-    cov = _as_real(cov, name)
     if check_values and _is_concrete(cov):
         _check_finite(cov, name)
         c = np.asarray(cov)
@@ -216,7 +219,10 @@ def coherent(alpha: ArrayLike) -> GaussianState:
 
     Mean (x_k, p_k) = (√2 Re α_k, √2 Im α_k); covariance ½·I.
     """
-    alpha = jnp.atleast_1d(jnp.asarray(alpha))
+    try:
+        alpha = jnp.atleast_1d(jnp.asarray(alpha))
+    except (TypeError, ValueError):
+        raise TypeError(f"alpha must be an array of complex numbers; got {alpha!r}") from None
     if not jnp.issubdtype(alpha.dtype, jnp.inexact):
         alpha = alpha.astype(float)
     _check_finite(alpha, "alpha")
@@ -585,7 +591,7 @@ def wigner(state: GaussianState, *quadratures: Float[ArrayLike, " m"]) -> Float[
     n = state.n_modes
     if len(quadratures) != 2 * n:
         raise ValueError(
-            f"wigner needs one 1-D array per quadrature (2n = {2 * n} for cov of shape "
+            f"wigner needs `quadratures`: one 1-D array per quadrature (2n = {2 * n} for cov of shape "
             f"{state.cov.shape}); got {len(quadratures)}"
         )
     dtype = state.cov.dtype

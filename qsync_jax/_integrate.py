@@ -28,11 +28,12 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PyTree
 
 from ._bloch import BlochRing, select_path
-from ._gaussian import GaussianState
+from ._gaussian import GaussianState, _as_real
 from ._models._base import AbstractModel
 from ._results import TimeAverage, Trajectory, _is_concrete
 from ._checks import (
     average_status,
+    check_arguments,
     check_physical,
     check_solver_config,
     warn_precision,
@@ -285,7 +286,8 @@ def evolve(
 
     Works under ``jax.jit``, ``jax.vmap`` (over models, ``ts`` or ``state0``) and ``jax.grad``.
     """
-    ts = jnp.asarray(ts)
+    check_arguments(model, config, (AbstractModel, BlochRing), save=save)
+    ts = _as_real(ts, "`ts`")
     _check_times("ts", ts, t0)
     warn_precision(config)
     model, state0 = select_path(model, path, state0)
@@ -351,7 +353,8 @@ def time_average(
     **Other arguments:** ``state0``, ``t0``, ``config``, ``throw``, ``path`` as in
     :func:`evolve` (on the Bloch path ``fn`` receives a :class:`qsync_jax.RingState`).
     """
-    window = jnp.asarray(window)
+    check_arguments(model, config, (AbstractModel, BlochRing), fn=fn)
+    window = _as_real(window, "`window`")
     if jnp.shape(window) != (2,):
         raise ValueError(f"window must be (t_a, t_b); got shape {jnp.shape(window)}.")
     _check_times("window", window, t0)

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._gaussian import _as_real
 from ._base import AbstractModel
 
 _SQRT2 = np.sqrt(2.0)
@@ -63,7 +64,7 @@ def _is_concrete(x) -> bool:
 
 def _site_array(name: str, value, n_sites: int, nonnegative: bool) -> Float[Array, " N"]:
     """A per-site parameter given as a scalar or an (N,) array, checked and broadcast to (N,)."""
-    arr = jnp.asarray(value, dtype=float)
+    arr = _as_real(value, f"`{name}`").astype(float)
     if arr.shape not in ((), (n_sites,)):
         raise ValueError(
             f"`{name}` must be a scalar or have shape ({n_sites},) (one value per site); "
@@ -102,7 +103,7 @@ def _coupling_matrix(name: str, value) -> Float[Array, "N N"]:
 
 
 def _strength(mu) -> Float[Array, ""]:
-    arr = jnp.asarray(mu, dtype=float)
+    arr = _as_real(mu, "`mu`").astype(float)
     if arr.shape != ():
         raise ValueError(f"`mu` must be a scalar coupling strength; got shape {arr.shape}.")
     if _is_concrete(arr) and not np.isfinite(np.asarray(arr)):
