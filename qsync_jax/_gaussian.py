@@ -50,8 +50,8 @@ Precision. C's entries carry rounding errors of order δ = 10·ε·λ_max(C) (ε
 epsilon); at large squeezing (λ_max/λ_min = e^{4r} for a two-mode squeezed state) this hides
 the smallest eigenvalues, so that quantities close to the physical bounds are not resolved:
 
-- A symplectic eigenvalue within δ·√(λ_max/λ_min) of ½ is taken as ½ in the entropies and the
-  discord (its derivative kept): pure states give S = 0 and purity 1, not ±10⁻³ at r = 8.
+- A symplectic eigenvalue (or the discord's √E, the conditional ν) within δ·√(λ_max/λ_min) of ½
+  is taken as ½ in the entropies and the discord (its derivative kept): pure states give S = 0 and purity 1, not ±10⁻³ at r = 8.
 - S₂ = ½ Σₖ ln 2λₖ (eigenvalues of C) is 0 where det 2C cannot be told from its physical minimum
   1 within the rounding of the λₖ (each λₖ ± δ), and NaN where C is indefinite beyond δ or
   det 2C < 1 beyond rounding. The purity is e^{−S₂}.
@@ -568,7 +568,7 @@ def _gaussian_discord(pair: Array, kind: str) -> Array:
     nu_a, nu_b, log_h_min, log_det_1mk = _measured_b(pair)
     if kind == "renyi2":
         return 0.5 * (log_h_min - log_det_1mk)
-    root_e = nu_a * jnp.exp(0.5 * log_h_min)
+    root_e = _physical_nu((nu_a * jnp.exp(0.5 * log_h_min))[..., None], pair)[..., 0]
     nu = _physical_nu(_symplectic_eigenvalues(pair), pair)
     return _f(nu_b) - jnp.sum(_f(nu), axis=-1) + _f(root_e)
 
