@@ -46,8 +46,8 @@ not test physicality — :func:`is_physical` does, returning False (it never rai
 entropies, purity, mutual information, log-negativity and discord are NaN for covariances that
 are indefinite or violate ν ≥ ½ beyond rounding (below), and NaN propagates, never becoming 0.
 
-Precision. C's entries carry rounding errors of order δ = 10·ε·λ_max(C) (ε the dtype's machine
-epsilon); at large squeezing (λ_max/λ_min = e^{4r} for a two-mode squeezed state) this hides
+Precision. C's entries carry rounding errors of order δ = 100·2n·ε·λ_max(C) (ε the dtype's
+machine epsilon; the margin covers the rounding of the computation that produced C); at large squeezing (λ_max/λ_min = e^{4r} for a two-mode squeezed state) this hides
 the smallest eigenvalues, so that quantities close to the physical bounds are not resolved:
 
 - A symplectic eigenvalue (or the discord's √E, the conditional ν) within δ·√(λ_max/λ_min) of ½
@@ -75,7 +75,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 _LOG_FLOOR = 1e-12  # δ of the module docstring: (ν−½) ln(ν−½) → (ν−½) ln max(ν−½, δ)
-_ROUNDING = 10.0  # c of the rounding scale δ = c·ε·λ_max (module docstring, "Precision")
+_ROUNDING = 100.0  # c of the rounding scale δ = c·2n·ε·λ_max (module docstring, "Precision")
 _SYM_RTOL = 1e-8  # symmetry tolerance of the input checks, relative to max(1, max|C|)
 _KINDS = ("von_neumann", "renyi2")
 
@@ -353,10 +353,10 @@ def _f(nu: Array) -> Array:
 
 
 def _rounding(cov: Array) -> tuple[Array, Array]:
-    """Eigenvalues λ of C (ascending) and δ = ROUNDING·ε·λ_max, the rounding scale of C's entries
+    """Eigenvalues λ of C (ascending) and δ = ROUNDING·2n·ε·λ_max, the rounding scale of C's entries
     (module docstring, "Precision")."""
     lam = jnp.linalg.eigvalsh(cov)
-    return lam, _ROUNDING * jnp.finfo(cov.dtype).eps * jnp.abs(lam[..., -1])
+    return lam, _ROUNDING * cov.shape[-1] * jnp.finfo(cov.dtype).eps * jnp.abs(lam[..., -1])
 
 
 def _physical_nu(nu: Array, cov: Array) -> Array:
