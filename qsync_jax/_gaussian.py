@@ -41,10 +41,26 @@ Input checks and unphysical input. Public functions check shapes always (``cov``
 (..., 2n, 2n), mode indices in range and disjoint) and, when values are concrete (not under
 ``jit``/``vmap`` tracing), that ``cov`` is finite and symmetric (max|C − Cᵀ| ≤ 1e−8·max(1, max|C|));
 they raise ``ValueError`` naming the argument and its shape before computing anything. They do
-not test physicality — :func:`is_physical` does, returning False (it never raises on values). On
-unphysical covariances the other functions evaluate the same formulas: the results are finite
-numbers without physical meaning (e.g. ν < ½, negative entropies) or NaN where a logarithm or
-the Cholesky factor does not exist (C not positive definite).
+not test physicality — :func:`is_physical` does, returning False (it never raises on values).
+:func:`symplectic_eigenvalues` returns the ν it computes (ν < ½ flags an unphysical input); the
+entropies, purity, mutual information, log-negativity and discord are NaN for covariances that
+are indefinite or violate ν ≥ ½ beyond rounding (below), and NaN propagates, never becoming 0.
+
+Precision. C's entries carry rounding errors of order δ = 100·2n·ε·λ_max(C) (ε the dtype's
+machine epsilon; the margin covers the rounding of the computation that produced C); at large squeezing (λ_max/λ_min = e^{4r} for a two-mode squeezed state) this hides
+the smallest eigenvalues, so that quantities close to the physical bounds are not resolved:
+
+- A symplectic eigenvalue (or the discord's √E, the conditional ν) within δ·√(λ_max/λ_min) of ½
+  is taken as ½ in the entropies and the discord (its derivative kept): pure states give S = 0 and purity 1, not ±10⁻³ at r = 8.
+- S₂ = ½ Σₖ ln 2λₖ (eigenvalues of C) is 0 where det 2C cannot be told from its physical minimum
+  1 within the rounding of the λₖ (each λₖ ± δ), and NaN where C is indefinite beyond δ or
+  det 2C < 1 beyond rounding. The purity is e^{−S₂}.
+- The two-mode log-negativity uses ν̃₋ = √det C / ν̃₊: −ln 2ν̃₋ = ln 2ν̃₊ − S₂(C), with the
+  well-conditioned ν̃₊² = (Δ̃ + √(Δ̃² − 4 det C))/2, Δ̃ = det A + det B − 2 det X. It stays exact
+  for two-mode squeezed vacua of any r (E_N = 2r; at r = 10 the entries no longer resolve det C,
+  and the state is taken as pure, the largest E_N consistent with them). von Neumann quantities
+  need the Cholesky factor of C and are NaN once C is singular in floating point (r ≳ 9).
+- f(ν) is evaluated as ln(ν+½) + (ν−½)(ln(ν+½) − ln(ν−½)), without cancellation at large ν.
 """
 
 import functools
@@ -61,6 +77,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float
 from ._summary import Summary
 
 _LOG_FLOOR = 1e-12  # δ of the module docstring: (ν−½) ln(ν−½) → (ν−½) ln max(ν−½, δ)
+_ROUNDING = 100.0  # c of the rounding scale δ = c·2n·ε·λ_max (module docstring, "Precision")
 _SYM_RTOL = 1e-8  # symmetry tolerance of the input checks, relative to max(1, max|C|)
 _KINDS = ("von_neumann", "renyi2")
 
@@ -94,7 +111,11 @@ def _is_concrete(x) -> bool:
 
 
 def _as_real(x: ArrayLike, name: str) -> Array:
-    x = jnp.asarray(x)
+    """``x`` as a real floating array; ``TypeError``/``ValueError`` naming ``name`` if it is not."""
+    try:
+        x = jnp.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of real numbers; got {x!r}") from None
     if jnp.iscomplexobj(x):
         raise ValueError(f"{name} must be real; got dtype {x.dtype} with shape {x.shape}")
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
@@ -109,11 +130,10 @@ def _as_cov(cov, name: str = "cov", *, check_values: bool = True) -> Array:
     """The covariance array of ``cov`` (array or GaussianState), checked (module docstring)."""
     if isinstance(cov, GaussianState):
         cov = cov.cov
-    cov = jnp.asarray(cov)
+    cov = _as_real(cov, name)
     shape = cov.shape
     if cov.ndim < 2 or shape[-1] != shape[-2] or shape[-1] % 2 or shape[-1] == 0:
         raise ValueError(f"{name} must have shape (..., 2n, 2n) with n ≥ 1; got shape {shape}")
-    cov = _as_real(cov, name)
     if check_values and _is_concrete(cov):
         _check_finite(cov, name)
         c = np.asarray(cov)
@@ -201,7 +221,10 @@ def coherent(alpha: ArrayLike) -> GaussianState:
 
     Mean (x_k, p_k) = (√2 Re α_k, √2 Im α_k); covariance ½·I.
     """
-    alpha = jnp.atleast_1d(jnp.asarray(alpha))
+    try:
+        alpha = jnp.atleast_1d(jnp.asarray(alpha))
+    except (TypeError, ValueError):
+        raise TypeError(f"alpha must be an array of complex numbers; got {alpha!r}") from None
     if not jnp.issubdtype(alpha.dtype, jnp.inexact):
         alpha = alpha.astype(float)
     _check_finite(alpha, "alpha")
@@ -309,31 +332,59 @@ def is_physical(cov: Float[ArrayLike, "*batch 2n 2n"], tol: float = 1e-9) -> Boo
 def _is_physical(cov: Array, tol: Array) -> Array:
     scale = 1.0 + jnp.max(jnp.abs(cov), axis=(-2, -1))
     sym = jnp.max(jnp.abs(cov - jnp.swapaxes(cov, -1, -2)), axis=(-2, -1)) <= tol * scale
-    omega = symplectic_form(cov.shape[-1] // 2, cov.dtype)
-    lam = jnp.linalg.eigvalsh(jax.lax.complex(cov, jnp.broadcast_to(0.5 * omega, cov.shape)))
     finite = jnp.all(jnp.isfinite(cov), axis=(-2, -1))
-    return finite & sym & (jnp.min(lam, axis=-1) >= -tol * scale)
+    return finite & sym & (uncertainty_margin(cov) >= -tol * scale)
+
+
+def uncertainty_margin(cov: Array) -> Array:
+    """λ_min(C + iΩ/2), ≥ 0 iff C satisfies the uncertainty relation; C real symmetric or complex
+    Hermitian (Bloch blocks of a ring), leading axes are batch axes (no input checks)."""
+    half_omega = 0.5 * symplectic_form(cov.shape[-1] // 2, jnp.real(cov).dtype)
+    shift = jax.lax.complex(jnp.zeros_like(half_omega), half_omega)
+    return jnp.linalg.eigvalsh(cov.astype(shift.dtype) + shift)[..., 0]
 
 
 # --------------------------------------------------------------------------------------- entropies
 
 
 def _f(nu: Array) -> Array:
-    """f(ν) = (ν+½) ln(ν+½) − (ν−½) ln max(ν−½, δ) (module docstring, "Differentiability")."""
+    """f(ν) = ln(ν+½) + (ν−½) ln((ν+½)/max(ν−½, δ)): the module docstring's f ("Differentiability"),
+    written without the cancellation of two terms ~ν ln ν at large ν."""
     y = nu - 0.5
-    return (nu + 0.5) * jnp.log(nu + 0.5) - y * jnp.log(jnp.maximum(y, _LOG_FLOOR))
+    return jnp.log(nu + 0.5) + y * (jnp.log(nu + 0.5) - jnp.log(jnp.maximum(y, _LOG_FLOOR)))
+
+
+def _rounding(cov: Array) -> tuple[Array, Array]:
+    """Eigenvalues λ of C (ascending) and δ = ROUNDING·2n·ε·λ_max, the rounding scale of C's entries
+    (module docstring, "Precision")."""
+    lam = jnp.linalg.eigvalsh(cov)
+    return lam, _ROUNDING * cov.shape[-1] * jnp.finfo(cov.dtype).eps * jnp.abs(lam[..., -1])
+
+
+def _physical_nu(nu: Array, cov: Array) -> Array:
+    """ν; ½ where it differs from ½ by less than its rounding error (with ν's own derivative);
+    NaN where it is below ½ beyond that (unphysical)."""
+    lam, delta = jax.lax.stop_gradient(_rounding(cov))
+    tol = (delta * jnp.sqrt(jnp.abs(lam[..., -1]) / jnp.maximum(lam[..., 0], delta)))[..., None]
+    half = nu + jax.lax.stop_gradient(0.5 - nu)
+    return jnp.where(jnp.abs(nu - 0.5) <= tol, half, jnp.where(nu < 0.5, jnp.nan, nu))
 
 
 @jax.jit
 def _von_neumann(cov: Array) -> Array:
-    return jnp.sum(_f(_symplectic_eigenvalues(cov)), axis=-1)
+    return jnp.sum(_f(_physical_nu(_symplectic_eigenvalues(cov), cov)), axis=-1)
 
 
 @jax.jit
 def _renyi2(cov: Array) -> Array:
-    sign, logdet = jnp.linalg.slogdet(cov)
-    n = cov.shape[-1] // 2
-    return jnp.where(sign > 0, n * math.log(2.0) + 0.5 * logdet, jnp.nan)
+    """S₂ = ½ ln det 2C = ½ Σ ln 2λ_k, ≥ 0: 0 where det 2C ≥ 1 cannot be told from 1 within
+    rounding, NaN where C is indefinite or det 2C < 1 beyond rounding (module docstring)."""
+    lam, delta = _rounding(cov)
+    log_det = jnp.sum(jnp.log(2.0 * jnp.maximum(lam, delta[..., None])), axis=-1)
+    log_lower = jnp.sum(jnp.log(2.0 * jnp.maximum(lam - delta[..., None], 0.0)), axis=-1)
+    log_upper = jnp.sum(jnp.log(2.0 * (lam + delta[..., None])), axis=-1)
+    valid = (lam[..., 0] >= -delta) & (log_upper >= 0.0)
+    return jnp.where(valid, jnp.where(log_lower <= 0.0, 0.0, 0.5 * log_det), jnp.nan)
 
 
 _ENTROPY = {"von_neumann": _von_neumann, "renyi2": _renyi2}
@@ -394,10 +445,23 @@ def log_negativity(
 
 @functools.partial(jax.jit, static_argnames=("a", "b"))
 def _log_negativity(cov: Array, a: tuple[int, ...], b: tuple[int, ...]) -> Array:
+    cov = _reduce_cov(cov, a + b)
+    if len(a) + len(b) == 2:
+        # ν̃₋ = √det C / ν̃₊: only the large, well-conditioned ν̃₊ comes from the eigenproblem,
+        # ν̃₊² = (Δ̃ + √(Δ̃² − 4 det C))/2 with Δ̃ = det A + det B − 2 det X (no cancellation
+        # where it matters), and −ln 2ν̃₋ = ln 2ν̃₊ − S₂(C) with the stable S₂ (module docstring).
+        a_, b_, x = cov[..., :2, :2], cov[..., 2:, 2:], cov[..., :2, 2:]
+        delta = _det2(a_) + _det2(b_) - 2.0 * _det2(x)
+        nu_plus = jnp.sqrt(0.5 * (delta + _safe_sqrt(delta**2 - 4.0 * jnp.linalg.det(cov))))
+        return _separable_zero(jnp.log(2.0 * nu_plus) - _renyi2(cov))
     flip = jnp.asarray([1.0, 1.0] * len(a) + [1.0, -1.0] * len(b), dtype=cov.dtype)
-    nu = _symplectic_eigenvalues(_reduce_cov(cov, a + b) * flip[:, None] * flip[None, :])
-    entangled = nu < 0.5
-    return jnp.sum(jnp.where(entangled, -jnp.log(2.0 * jnp.where(entangled, nu, 0.5)), 0.0), -1)
+    nu = _symplectic_eigenvalues(cov * flip[:, None] * flip[None, :])
+    return jnp.sum(_separable_zero(-jnp.log(2.0 * nu)), axis=-1)
+
+
+def _separable_zero(x: Array) -> Array:
+    """max(x, 0) with NaN kept and zero derivative at x = 0 (the separable side)."""
+    return jnp.where(x > 0, x, jnp.where(jnp.isnan(x), x, 0.0))
 
 
 # ----------------------------------------------------------------------------------------- discord
@@ -506,8 +570,9 @@ def _gaussian_discord(pair: Array, kind: str) -> Array:
     nu_a, nu_b, log_h_min, log_det_1mk = _measured_b(pair)
     if kind == "renyi2":
         return 0.5 * (log_h_min - log_det_1mk)
-    root_e = nu_a * jnp.exp(0.5 * log_h_min)
-    return _f(nu_b) - jnp.sum(_f(_symplectic_eigenvalues(pair)), axis=-1) + _f(root_e)
+    root_e = _physical_nu((nu_a * jnp.exp(0.5 * log_h_min))[..., None], pair)[..., 0]
+    nu = _physical_nu(_symplectic_eigenvalues(pair), pair)
+    return _f(nu_b) - jnp.sum(_f(nu), axis=-1) + _f(root_e)
 
 
 # ------------------------------------------------------------------------------- Wigner function
@@ -528,7 +593,7 @@ def wigner(state: GaussianState, *quadratures: Float[ArrayLike, " m"]) -> Float[
     n = state.n_modes
     if len(quadratures) != 2 * n:
         raise ValueError(
-            f"wigner needs one 1-D array per quadrature (2n = {2 * n} for cov of shape "
+            f"wigner needs `quadratures`: one 1-D array per quadrature (2n = {2 * n} for cov of shape "
             f"{state.cov.shape}); got {len(quadratures)}"
         )
     dtype = state.cov.dtype

@@ -28,10 +28,22 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PyTree
 
-from ._gaussian import GaussianState
+from ._gaussian import GaussianState, _as_real
 from ._models._base import AbstractModel
 from ._results import TimeAverage, Trajectory, _is_concrete
-from ._status import Status, from_diffrax, mark_nonfinite
+from ._checks import (
+    average_status,
+    check_arguments,
+    check_physical,
+    check_solver_config,
+    guard_integrand,
+    safe_times,
+    safe_window,
+    trajectory_status,
+    warn_precision,
+    with_health,
+)
+from ._status import Status
 
 
 class SolverConfig(eqx.Module):
@@ -59,6 +71,9 @@ class SolverConfig(eqx.Module):
     dt0: float | None = None
     adjoint: dfx.AbstractAdjoint = dfx.RecursiveCheckpointAdjoint()
 
+    def __check_init__(self):
+        check_solver_config(self)
+
 
 def _vector_field(t, y, model: AbstractModel):
     return model.vector_field(t, y)
@@ -66,9 +81,12 @@ def _vector_field(t, y, model: AbstractModel):
 
 def _check_state0(model: AbstractModel, state0) -> None:
     model.check_state(state0, "state0")
+    check_physical(state0)
 
 
 def _deprecated_path(path) -> None:
+    if path not in (None, "auto", "dense", "bloch"):
+        raise ValueError(f'`path` (deprecated, ignored) must be None; got {path!r}.')
     if path is not None:
         warnings.warn(
             "`path` is deprecated and ignored: the model decides how it is integrated (uniform "
@@ -135,7 +153,7 @@ DIVERGENCE_BOUND = 1e150
 
 def _diverged(t, y, args, **kwargs):
     """Event on the flat state: true once an entry is NaN or beyond DIVERGENCE_BOUND."""
-    return ~(jnp.max(jnp.abs(y)) <= DIVERGENCE_BOUND)
+    return ~(jnp.max(jnp.abs(y)) <= min(DIVERGENCE_BOUND, float(jnp.finfo(y.dtype).max)))
 
 
 def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_field=None):
@@ -172,9 +190,9 @@ def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_fie
 @eqx.filter_jit
 def _evolve(model, ts, t0, state0, config, save, throw):
     fn = _save_state if save is None else (lambda t, y, args: save(t, y))
-    sol = _solve(model, state0, t0, ts[-1], config, fn, ts=ts)
-    status = mark_nonfinite(from_diffrax(sol.result), sol.ys)
-    ys = sol.ys
+    saves, t0, valid = safe_times(ts, t0)
+    sol = _solve(model, state0, t0, saves[-1], config, with_health(fn), ts=saves)
+    status, ys = trajectory_status(sol.result, sol.ts, sol.ys, valid)
     if throw:
         ys = status.error_if(ys, status != Status.success)
     return Trajectory(ts=ts, states=ys, status=status, num_steps=sol.stats["num_steps"])
@@ -216,8 +234,10 @@ def evolve(
 
     Works under ``jax.jit``, ``jax.vmap`` (over models, ``ts`` or ``state0``) and ``jax.grad``.
     """
-    ts = jnp.asarray(ts)
+    check_arguments(model, config, AbstractModel, save=save)
+    ts = _as_real(ts, "`ts`")
     _check_times("ts", ts, t0)
+    warn_precision(config)
     _deprecated_path(path)
     state0 = model.initial_state() if state0 is None else state0
     _check_state0(model, state0)
@@ -228,26 +248,26 @@ def evolve(
 
 @eqx.filter_jit
 def _time_average(model, window, t0, state0, config, fn, throw):
+    window, t0, valid = safe_window(window, t0)
     t_a, t_b = window[0], window[1]
     transient = _solve(model, state0, t0, t_a, config, _save_state)
     state_a = jax.tree_util.tree_map(lambda x: x[-1], transient.ys)
-    acc0 = jax.tree_util.tree_map(jnp.zeros_like, fn(t_a, state_a))
+    integrand = guard_integrand(fn)
+    acc0 = jax.tree_util.tree_map(jnp.zeros_like, integrand(t_a, state_a))
 
     def augmented(t, y, model):
         state, _ = y
-        return _vector_field(t, state, model), fn(t, state)
+        return _vector_field(t, state, model), integrand(t, state)
 
     window_sol = _solve(
         model, (state_a, acc0), t_a, t_b, config, _save_state, vector_field=augmented
     )
-    state_b, acc = jax.tree_util.tree_map(lambda x: x[-1], window_sol.ys)
+    state_b, (acc, undefined_time) = jax.tree_util.tree_map(lambda x: x[-1], window_sol.ys)
     value = jax.tree_util.tree_map(lambda x: x / (t_b - t_a), acc)
-    status = Status.where(
-        from_diffrax(transient.result) == Status.success,
-        from_diffrax(window_sol.result),
-        from_diffrax(transient.result),
+    status, value, state_b = average_status(
+        model, (transient.result, window_sol.result), state_a, state_b, value, undefined_time,
+        valid,
     )
-    status = mark_nonfinite(status, (value, state_b))
     if throw:
         value = status.error_if(value, status != Status.success)
     num_steps = transient.stats["num_steps"] + window_sol.stats["num_steps"]
@@ -282,10 +302,12 @@ def time_average(
     :func:`evolve` (``fn`` receives the model's state type, e.g. a :class:`qsync_jax.RingState`
     for a ring).
     """
-    window = jnp.asarray(window)
+    check_arguments(model, config, AbstractModel, fn=fn)
+    window = _as_real(window, "`window`")
     if jnp.shape(window) != (2,):
         raise ValueError(f"window must be (t_a, t_b); got shape {jnp.shape(window)}.")
     _check_times("window", window, t0)
+    warn_precision(config)
     _deprecated_path(path)
     state0 = model.initial_state() if state0 is None else state0
     _check_state0(model, state0)

@@ -24,16 +24,27 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ._gaussian import GaussianState, gaussian_discord, log_negativity
+from ._checks import check_physical
+from ._gaussian import GaussianState, _as_state, gaussian_discord, log_negativity
 from ._models._base import AbstractLinearModel
 
 
 def _two_modes(state, i, j) -> GaussianState:
     """The two-mode state of modes ``i``, ``j`` (modes 0 and 1 of the result), read through the
     state's own ``reduce``: a slice of a ``GaussianState``, O(N) Bloch sums for a
-    :class:`qsync_jax.RingState` (never its dense covariance)."""
+    :class:`qsync_jax.RingState` (never its dense covariance). A concrete ``GaussianState`` is
+    checked first (shapes, finite, physical); traced states are checked by the solve that
+    produced them."""
+    if isinstance(state, GaussianState):
+        state = _as_state(state, "state")
+        check_physical(state, "state")
+    elif not (hasattr(state, "n_modes") and hasattr(state, "reduce")):
+        raise TypeError(
+            "`state` must be a GaussianState or a model state with `n_modes` and `reduce` (e.g. "
+            f"a RingState); got {type(state).__name__}."
+        )
     n = state.n_modes
     for name, k in (("i", i), ("j", j)):
         if not isinstance(k, (int, np.integer)) or not 0 <= k < n:
@@ -202,8 +213,32 @@ def _check_plv_arguments(model, n_samples, t1, t2, modes, n_panels) -> None:
             raise ValueError(f"`t1` and `t2` must be finite with 0 ≤ t1 < t2; got {t1}, {t2}.")
 
 
+def _initial_phases(model, key, phases, n_samples) -> Float[Array, "S n"]:
+    """θ of shape (S, n): ``phases`` checked, or drawn uniformly on [0, 2π) from ``key``."""
+    n, dtype = model.n_modes, model.drift_matrix().dtype
+    if (key is None) == (phases is None):
+        raise ValueError("Pass exactly one of `key` (random phases) and `phases` (given phases).")
+    if phases is None:
+        return jax.random.uniform(key, (n_samples, n), dtype, 0.0, 2.0 * np.pi)
+    try:
+        phases = jnp.asarray(phases)
+    except TypeError:
+        raise TypeError(f"`phases` must be an array of real numbers; got {phases!r}.") from None
+    if phases.ndim == 1:
+        phases = phases[None]
+    real = jnp.issubdtype(phases.dtype, jnp.floating) or jnp.issubdtype(phases.dtype, jnp.integer)
+    if phases.ndim != 2 or phases.shape[-1] != n or phases.shape[0] < 1 or not real:
+        raise ValueError(
+            f"`phases` must be real, of shape (n_samples, {n}) or ({n},) (one phase per mode, "
+            f"radians); got shape {phases.shape} and dtype {phases.dtype}."
+        )
+    if not isinstance(phases, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(phases))):
+        raise ValueError(f"`phases` must be finite; got {np.asarray(phases)}.")
+    return phases.astype(dtype)
+
+
 @eqx.filter_jit
-def _phase_locking_value(model, key, t1, t2, n_samples, modes, n_panels):
+def _phase_locking_value(model, theta, t1, t2, modes, n_panels):
     A, b = model.drift_matrix(), model.drive_vector()
     m = A.shape[-1]
     # Augmented generator of (u, 1): d/dt (u, 1) = [[A, b], [0, 0]] (u, 1).
@@ -214,7 +249,7 @@ def _phase_locking_value(model, key, t1, t2, n_samples, modes, n_panels):
     shift = jnp.where(jnp.any(b != 0), jnp.maximum(abscissa, 0.0), abscissa)
     M = M - jax.lax.stop_gradient(shift) * jnp.eye(m + 1, dtype=A.dtype)
 
-    theta = jax.random.uniform(key, (n_samples, m // 2), A.dtype, 0.0, 2.0 * np.pi)
+    n_samples = theta.shape[0]
     u0 = jnp.sqrt(2.0) * jnp.stack([jnp.cos(theta), jnp.sin(theta)], axis=-1)
     u0 = jnp.concatenate([u0.reshape(n_samples, m), jnp.ones((n_samples, 1), A.dtype)], -1)
 
@@ -242,8 +277,9 @@ def _phase_locking_value(model, key, t1, t2, n_samples, modes, n_panels):
 
 def phase_locking_value(
     model: AbstractLinearModel,
-    key: PRNGKeyArray,
+    key: PRNGKeyArray | None = None,
     *,
+    phases: Float[ArrayLike, "S n"] | None = None,
     t1: float,
     t2: float,
     n_samples: int = 1000,
@@ -258,7 +294,8 @@ def phase_locking_value(
       e^{i(\phi_i(t) - \phi_j(t))}\,dt\Big\rangle,\qquad \phi_k = \arg\langle a_k(t)\rangle,$$
 
     where ⟨·⟩ averages over ``n_samples`` initial mean fields ⟨a_k(0)⟩ = e^{iθ_k} (unit amplitude,
-    θ_k independent and uniform on [0, 2π) for every mode, drawn from ``key``). PLV = +1 for
+    θ_k independent and uniform on [0, 2π) for every mode, drawn from ``key``, or given as
+    ``phases``). PLV = +1 for
     in-phase locking, −1 for anti-phase locking, ≈ 0 without locking (the paper's eq. (25) takes
     t₂ → ∞; choose t₁ beyond the transients, 1/γ, and t₂ − t₁ long compared with the beat
     periods).
@@ -269,8 +306,10 @@ def phase_locking_value(
     integrand varies on the scale of the inverse frequency differences). The covariance plays
     no role.
 
-    **Main arguments:** ``model`` (an :class:`qsync_jax.AbstractLinearModel`), ``key`` (a JAX
-    PRNG key).
+    **Main arguments:** ``model`` (an :class:`qsync_jax.AbstractLinearModel`) and either ``key``
+    (a JAX PRNG key: ``n_samples`` random phase sets) or ``phases`` (the initial phases θ_k
+    themselves, in radians, shape (S, n) for S samples of the n modes, or (n,) for one sample;
+    ``n_samples`` is then ignored) — to reproduce a published set of initial conditions.
 
     **Other arguments:** ``t1``, ``t2`` (0 ≤ t₁ < t₂), ``n_samples`` (≥ 1), ``modes`` (the
     pair (i, j)), ``n_panels`` (≥ 1).
@@ -280,6 +319,7 @@ def phase_locking_value(
     """
     modes = tuple(modes)
     _check_plv_arguments(model, n_samples, t1, t2, modes, n_panels)
+    theta = _initial_phases(model, key, phases, int(n_samples))
     dtype = model.drift_matrix().dtype
     t1, t2 = jnp.asarray(t1, dtype), jnp.asarray(t2, dtype)
-    return _phase_locking_value(model, key, t1, t2, int(n_samples), modes, int(n_panels))
+    return _phase_locking_value(model, theta, t1, t2, modes, int(n_panels))

@@ -54,6 +54,22 @@ class Status(eqx.Enumeration, metaclass=_Named):
         "semidefinite beyond tolerance): the result is not a physical state."
     )
     solver_failed = "The differential-equation solver failed; see the Diffrax documentation."
+    invalid_times = (
+        "The time arguments are invalid (checked on traced values, e.g. under `jit`, `vmap` or "
+        "in a sweep): save times must be finite, strictly increasing and ≥ t0, a window "
+        "(t_a, t_b) must be finite with t0 ≤ t_a < t_b. Fix the times passed."
+    )
+    linearization_broken = (
+        "The fluctuations have grown comparable with the mean field (criterion in "
+        "`qsync_jax._checks`): the linearization around the mean field no longer holds, e.g. "
+        "for a chaotic or unstable mean field or phase diffusion over a very long run. Choose "
+        "parameters with a stable limit cycle, or a shorter run."
+    )
+    undefined_measure = (
+        "A measure is NaN or infinite on a finite state: it is undefined there (e.g. S_p where "
+        "a mean field vanishes, as at t = 0 from a zero mean). Save or average it over times "
+        "where it is defined, or leave that measure out."
+    )
 
 
 def from_diffrax(result: dfx.RESULTS) -> Status:

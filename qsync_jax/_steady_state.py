@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._gaussian import GaussianState
+from ._gaussian import GaussianState, _as_real
 from ._models._base import AbstractLinearModel
 from ._results import SteadyStateSolution
 from ._status import Status
@@ -40,11 +40,12 @@ def solve_lyapunov(
 ) -> Float[Array, "*batch m m"]:
     r"""The solution C of A C + C Aᵀ + D = 0 (Kronecker form, LU; differentiable).
 
-    Unique iff no two eigenvalues of A sum to zero; for a Hurwitz A and D = Dᵀ ⪰ 0 it is the
-    stationary covariance $C = \int_0^\infty e^{At} D e^{A^\top t} dt$. Leading axes are batch
-    axes. (SciPy's ``solve_continuous_lyapunov(A, Q)`` solves A X + X Aᴴ = Q, i.e. Q = −D.)
+    Unique iff no two eigenvalues of A sum to zero; where two do (|λᵢ + λⱼ| ≤ STABILITY_RTOL ·
+    max|λ|), or the solution is not finite, the result is NaN. For a Hurwitz A and D = Dᵀ ⪰ 0 it
+    is the stationary covariance $C = \int_0^\infty e^{At} D e^{A^\top t} dt$. Leading axes are
+    batch axes. (SciPy's ``solve_continuous_lyapunov(A, Q)`` solves A X + X Aᴴ = Q, i.e. Q = −D.)
     """
-    A, D = jnp.asarray(A), jnp.asarray(D)
+    A, D = _as_real(A, "`A`"), _as_real(D, "`D`")
     if A.ndim < 2 or A.shape[-1] != A.shape[-2] or D.shape != A.shape:
         raise ValueError(
             f"`A` and `D` must be square matrices of the same shape (..., m, m); got A "
@@ -56,7 +57,12 @@ def solve_lyapunov(
     kron = jnp.einsum("...ik,jl->...ijkl", A, eye) + jnp.einsum("ik,...jl->...ijkl", eye, A)
     kron = kron.reshape(*A.shape[:-2], m * m, m * m)
     vec = jnp.linalg.solve(kron, -D.reshape(*D.shape[:-2], m * m, 1))
-    return vec.reshape(D.shape)
+    C = vec.reshape(D.shape)
+    lam = jnp.linalg.eigvals(jax.lax.stop_gradient(A))
+    sums = jnp.abs(lam[..., :, None] + lam[..., None, :])
+    unique = jnp.min(sums, axis=(-2, -1)) > STABILITY_RTOL * jnp.max(jnp.abs(lam), axis=-1)
+    ok = unique & jnp.all(jnp.isfinite(C), axis=(-2, -1))
+    return jnp.where(ok[..., None, None], C, jnp.nan)
 
 
 @eqx.filter_jit

@@ -198,13 +198,20 @@ def test_random_trajectories_vmap_equals_loop_and_sync_bounded():
     ]
     batch = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *models)
     ts = jnp.linspace(10.0, 150.0, 8)
-    run = functools.partial(qs.evolve, ts=ts, save=_sync_and_cov)
-    batched = jax.vmap(lambda m: run(m).states)(batch)
+    run = functools.partial(qs.evolve, ts=ts, save=_sync_and_cov, throw=False)
+    result = jax.vmap(run)(batch)
+    batched = result.states
     for k, model in enumerate(models):
-        single = run(model).states
-        assert tree_allclose(jax.tree_util.tree_map(lambda x: x[k], batched), single, rtol=1e-9)
-    assert np.all(np.asarray(batched["sc"]) <= 1.0)
-    cov = np.asarray(batched["cov"])
+        single = run(model)
+        assert qs.status_names(single.status) == qs.status_names(result.status)[k]
+        assert tree_allclose(jax.tree_util.tree_map(lambda x: np.nan_to_num(x[k]), batched),
+                             jax.tree_util.tree_map(np.nan_to_num, single.states), rtol=1e-9)
+    # The second draw leaves the linearized regime (fluctuation quanta 100× the mean field's by
+    # t = 100): reported as such, with NaN saves, never as numbers.
+    ok = np.asarray(result.status == qs.Status.success)
+    assert ok.tolist() == [True, False, True]
+    assert np.all(np.asarray(batched["sc"])[ok] <= 1.0)
+    cov = np.asarray(batched["cov"])[ok]
     assert np.all(_uncertainty_min_eig(cov) > -1e-9 * np.abs(cov).max(axis=(-2, -1)))
 
 

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PyTree
 
-from .._gaussian import GaussianState
+from .._gaussian import GaussianState, _as_real
 from .._matmul import matmul
 from .._summary import Summary
 
@@ -118,9 +118,7 @@ def _is_concrete(x) -> bool:
 def check_parameter(cls, name: str, value) -> Array:
     """``value`` of parameter ``name`` of ``cls`` as a real float array, checked (when concrete)
     against its declared bounds; ``ValueError`` naming the argument otherwise."""
-    if np.iscomplexobj(value):
-        raise ValueError(f"`{name}` must be real; got {value!r} (shape {jnp.shape(value)}).")
-    arr = jnp.asarray(value, dtype=float)
+    arr = _as_real(value, f"`{name}`").astype(float)
     if _is_concrete(arr):
         values = np.asarray(arr)
         problem = parameters(cls)[name].violation(values)

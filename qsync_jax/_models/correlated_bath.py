@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float
 
-from .._gaussian import GaussianState
+from .._gaussian import GaussianState, _as_real, _as_state
 from ._base import AbstractLinearModel, check_parameter, parameter
 
 _J = np.array([[0.0, 1.0], [-1.0, 0.0]])
@@ -62,7 +62,7 @@ def _parameter(cls, name: str, value, pair: bool) -> Array:
     checked against the declared bounds of ``name`` (:func:`qsync_jax.parameters`)."""
     if np.iscomplexobj(value):
         raise ValueError(f"`{name}` must be real; got {value!r} (shape {jnp.shape(value)}).")
-    arr = jnp.asarray(value, dtype=float)
+    arr = _as_real(value, f"`{name}`").astype(float)
     shapes = ((), (2,)) if pair else ((),)
     if arr.shape not in shapes:
         expected = "a scalar or shape (2,) (one value per oscillator)" if pair else "a scalar"
@@ -180,6 +180,11 @@ class CorrelatedBathOscillators(AbstractLinearModel):
         return jnp.kron(0.5 * (loss + gain), jnp.eye(2, dtype=loss.dtype))
 
 
+def _check_model(model) -> None:
+    if not isinstance(model, CorrelatedBathOscillators):
+        raise TypeError(f"`model` must be a CorrelatedBathOscillators; got {type(model).__name__}.")
+
+
 def drift_spectrum(
     model: CorrelatedBathOscillators, xi: ArrayLike | None = None
 ) -> Complex[Array, "*batch 4"]:
@@ -197,6 +202,7 @@ def drift_spectrum(
     **Returns** (..., 4) complex eigenvalues sorted by imaginary part (frequency), then real part
     (damping rate is −Re λ).
     """
+    _check_model(model)
     xi = model.xi if xi is None else jnp.asarray(xi)
     if not jnp.issubdtype(xi.dtype, jnp.inexact):
         xi = xi.astype(float)
@@ -220,6 +226,7 @@ def exceptional_points(model: CorrelatedBathOscillators) -> Complex[Array, "4"]:
     ones — a resonant pair has no exceptional point at any complex ξ. Near double roots the
     computed roots are accurate to √ε ≈ 1e−8 only.
     """
+    _check_model(model)
     nodes = jnp.asarray([-1.0, 0.0, 1.0], dtype=model.gamma.dtype)
     roots = jnp.concatenate(
         [_quadratic_roots(_splitting(model._block(nodes, sign))) for sign in (+1, -1)]
@@ -262,7 +269,9 @@ def exchange_current(
 
     **Arguments:** `model`, and a ``GaussianState`` of its two modes (leading batch axes allowed).
     """
-    cov, mean = jnp.asarray(state.cov), jnp.asarray(state.mean)
+    _check_model(model)
+    state = _as_state(state)
+    cov, mean = state.cov, state.mean
     if cov.shape[-2:] != (4, 4) or mean.shape[-1:] != (4,):
         raise ValueError(
             f"`state` must be a two-mode GaussianState (mean (..., 4), cov (..., 4, 4)); got mean "

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._gaussian import _as_real
 from ._base import AbstractGaussianModel, check_parameter, parameter
 
 _SQRT2 = np.sqrt(2.0)
@@ -113,7 +114,7 @@ def _coupling_matrix(name: str, value) -> Float[Array, "N N"]:
 
 
 def _strength(mu) -> Float[Array, ""]:
-    arr = jnp.asarray(mu, dtype=float)
+    arr = _as_real(mu, "`mu`").astype(float)
     if arr.shape != ():
         raise ValueError(f"`mu` must be a scalar coupling strength; got shape {arr.shape}.")
     if _is_concrete(arr) and not np.isfinite(np.asarray(arr)):

@@ -513,6 +513,11 @@ class OptomechanicalRing(AbstractModel):
         """Diffusion of one site, D_site = diag(κ, κ, γ(2n_th + 1), γ(2n_th + 1))."""
         return jnp.diag(site_diffusions(self))
 
+    def bath_occupations(self) -> Float[Array, " 2N"]:
+        """(2N,): 0 for each cavity (vacuum optical bath), n_th for each mechanical mode."""
+        site = jnp.stack([jnp.zeros_like(self.n_th), self.n_th])
+        return jnp.tile(site, self.n_sites)
+
     def initial_state(self) -> "RingState":
         """Zero mean, each mode thermal at its bath's occupation (as the dense default)."""
         var = jnp.stack([0.5, 0.5, self.n_th + 0.5, self.n_th + 0.5]).astype(self.kappa.dtype)

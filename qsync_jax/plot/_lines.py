@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._style import new_axes, style, succeeded
+from ._style import as_array, new_axes, style, succeeded
 
 
 def measures_vs_time(ts, measures: dict, *, averages: dict | None = None, time_unit=1.0,
@@ -12,11 +12,13 @@ def measures_vs_time(ts, measures: dict, *, averages: dict | None = None, time_u
     ``averages`` (label -> scalar) draws dashed horizontal lines in the matching colours, e.g.
     the time averages S̄_c, S̄_p of Mari et al. Fig. 2(a).
     """
+    t = as_array("ts", ts, (None,)) / time_unit
+    measures = {label: as_array(f"measures[{label!r}]", values, (len(t),), finite=False)
+                for label, values in measures.items()}
     ax = new_axes(ax)
-    t = np.asarray(ts) / time_unit
     with style():
         for label, values in measures.items():
-            (line,) = ax.plot(t, np.asarray(values), label=label)
+            (line,) = ax.plot(t, values, label=label)
             if averages and label in averages:
                 ax.axhline(float(averages[label]), color=line.get_color(), ls="--", lw=1.0)
         ax.set_xlabel(time_label)

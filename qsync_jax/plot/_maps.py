@@ -13,6 +13,8 @@ def sweep_heatmap(ds, variable: str, *, x: str | None = None, y: str | None = No
     show log10 of the values; values ≤ 0 (e.g. an exactly vanishing measure) are drawn in the
     lowest colour and the colour bar is extended, so that only failed points are grey.
     """
+    if not hasattr(ds, "data_vars") or variable not in ds:
+        raise ValueError(f"`variable` {variable!r} is not a variable of `ds` (a sweep Dataset).")
     ax = new_axes(ax)
     da = ds[variable]
     y = y or da.dims[0]

@@ -3,13 +3,16 @@
 import numpy as np
 from matplotlib.patches import Ellipse
 
-from ._style import new_axes, style
+from ._style import as_array, new_axes, style
 
 
 def covariance_ellipse(mean, cov, *, n_std=1.0, ax=None, **kwargs):
     """Draw the n_std ellipse of a (2,) mean and (2, 2) single-mode covariance; returns ``ax``."""
+    mean, cov = as_array("mean", mean, (2,)), as_array("cov", cov, (2, 2))
+    if not (np.isfinite(n_std) and n_std > 0):
+        raise ValueError(f"`n_std` must be positive and finite; got {n_std!r}.")
     ax = new_axes(ax)
-    vals, vecs = np.linalg.eigh(np.asarray(cov))
+    vals, vecs = np.linalg.eigh(cov)
     angle = np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1]))
     width, height = 2 * n_std * np.sqrt(np.maximum(vals[::-1], 0.0))
     kwargs.setdefault("fill", False)
@@ -24,9 +27,14 @@ def orbit(states, mode: int, *, n_ellipses=8, ellipse_scale=1.0, ax=None, label=
     ``states`` is a time-batched ``GaussianState``; ``ellipse_scale`` magnifies the ellipses
     (quantum fluctuations are tiny on a limit cycle of radius ~500; the legend says so).
     """
+    mean = as_array("states.mean", getattr(states, "mean", None), (None, None))
+    cov = as_array("states.cov", states.cov, (len(mean), mean.shape[1], mean.shape[1]))
+    n = mean.shape[1] // 2
+    if isinstance(mode, bool) or not isinstance(mode, int | np.integer) or not 0 <= mode < n:
+        raise ValueError(f"`mode` must be an integer in [0, {n}); got {mode!r}.")
     ax = new_axes(ax)
-    mean = np.asarray(states.mean)[:, 2 * mode : 2 * mode + 2]
-    cov = np.asarray(states.cov)[:, 2 * mode : 2 * mode + 2, 2 * mode : 2 * mode + 2]
+    mean = mean[:, 2 * mode : 2 * mode + 2]
+    cov = cov[:, 2 * mode : 2 * mode + 2, 2 * mode : 2 * mode + 2]
     with style():
         (line,) = ax.plot(mean[:, 0], mean[:, 1], lw=0.8, label=label)
         picks = np.linspace(0, len(mean) - 1, n_ellipses).astype(int) if n_ellipses else []
@@ -42,9 +50,10 @@ def orbit(states, mode: int, *, n_ellipses=8, ellipse_scale=1.0, ax=None, label=
 
 def wigner_map(xs, ps, values, *, ax=None, cbar=True):
     """Colour map of a single-mode Wigner function sampled on (len(ps), len(xs))."""
+    xs, ps = as_array("xs", xs, (None,)), as_array("ps", ps, (None,))
+    w = as_array("values", values, (len(ps), len(xs)))
     ax = new_axes(ax)
     with style():
-        w = np.asarray(values)
         lim = np.abs(w).max()
         mesh = ax.pcolormesh(np.asarray(xs), np.asarray(ps), w, cmap="RdBu_r", vmin=-lim,
                              vmax=lim, shading="gouraud")

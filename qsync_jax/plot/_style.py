@@ -49,6 +49,22 @@ def succeeded(ds):
     return status == ("success" if status.dtype.kind in "USO" else 0)
 
 
+def as_array(name: str, x, shape: tuple, *, finite=True) -> np.ndarray:
+    """``x`` as a real NumPy array of ``shape`` (``None`` entries: any length), else a
+    ``ValueError``/``TypeError`` naming ``name``; NaN is allowed only where ``finite`` is False
+    (failed sweep points are drawn as gaps)."""
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be an array of real numbers; got {x!r}.") from None
+    if arr.ndim != len(shape) or any(n is not None and n != m for n, m in zip(shape, arr.shape)):
+        expected = "(" + ", ".join("·" if n is None else str(n) for n in shape) + ")"
+        raise ValueError(f"`{name}` must have shape {expected}; got shape {arr.shape}.")
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` (shape {arr.shape}) has non-finite entries.")
+    return arr
+
+
 def new_axes(ax=None, **subplot_kw):
     """Return ``ax`` or, when None, the axes of a new styled figure."""
     if ax is not None:
