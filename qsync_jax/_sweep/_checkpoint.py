@@ -76,8 +76,10 @@ def program_digest(program: ClosedJaxpr) -> str:
     """SHA-256 of what ``program`` computes: its text without function names, and its
     constants' values (module docstring)."""
     text = str(program.jaxpr)
-    for k, label in enumerate(dict.fromkeys(_SHARED.findall(text))):
-        text = re.sub(rf"(?<![\w.]){re.escape(label)}(?!\w)", f"program{k}", text)
+    labels = {label: f"program{k}" for k, label in enumerate(dict.fromkeys(_SHARED.findall(text)))}
+    if labels:
+        pattern = "|".join(map(re.escape, sorted(labels, key=len, reverse=True)))
+        text = re.sub(rf"(?<![\w.])({pattern})(?!\w)", lambda m: labels[m[1]], text)
     h = hashlib.sha256(_NAME.sub("name=_", text).encode())
     for const in _constants(program):
         _update(h, const)
