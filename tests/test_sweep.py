@@ -1,8 +1,13 @@
 """sweep(): batching rule, labels, per-point status, sharding, checkpoints, caching."""
 
 import functools
+import hashlib
+import importlib.util
+import json
 import logging
 import os
+import runpy
+import shutil
 import signal
 import subprocess
 import sys
@@ -652,3 +657,199 @@ def test_bad_dims_raise_before_any_work(dims, match):
     with pytest.raises(ValueError, match=match):
         qs.sweep(fn, qs.optomechanical_pair(**PAIR), {"mu": [0.1]}, dims=dims, progress=False)
     assert _Counter.calls == 1  # traced once to learn the outputs, never run
+
+
+# ----------------------------------------------------------------------------- fingerprints
+
+FN_SOURCE = """
+import qsync_jax as qs
+
+CONFIG = qs.SolverConfig(rtol=1e-8, atol=1e-8)
+
+
+def helper(t, state):
+    return {"x2": state.cov[0, 0]}
+
+
+def fn(model):
+    return qs.time_average(model, helper, (0.0, 2.0), config=CONFIG, throw=False)
+"""
+
+
+def _fn_from(tmp_path, name, source, fn_name="fn", run_name=None):
+    """``fn_name`` of ``source`` written to ``<name>.py``: imported as module ``name``, or run
+    as ``run_name`` (e.g. "__main__", as a script would be)."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    if run_name is not None:
+        return runpy.run_path(str(path), run_name=run_name)[fn_name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, fn_name)
+
+
+def test_checkpoint_fingerprints_the_program_fn_runs(tmp_path):
+    path = tmp_path / "ckpt"
+    axes = {"gamma": [0.1, 0.2, 0.3], "n_th": [0.0, 1.0]}
+    first = qs.sweep(_fn_from(tmp_path, "user_sweep", FN_SOURCE), MODEL, axes, batch_size=BATCH,
+                     progress=False, checkpoint=path)
+    written = {c: c.stat().st_mtime_ns for c in path.glob("chunk_*.npz")}
+    # The same computation: run as a script (__main__), or renamed with a renamed helper.
+    renamed = FN_SOURCE.replace("helper", "x_variance").replace("def fn(", "def average(")
+    same = [_fn_from(tmp_path, "script", FN_SOURCE, run_name="__main__"),
+            _fn_from(tmp_path, "renamed", renamed, fn_name="average")]
+    for fn in same:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            resumed = qs.sweep(fn, MODEL, axes, batch_size=BATCH, progress=False,
+                               checkpoint=path)
+        assert resumed.identical(first)
+        assert {c: c.stat().st_mtime_ns for c in path.glob("chunk_*.npz")} == written
+    # A changed global (the tolerance) or helper (another measure) changes the results: refused.
+    changed = [FN_SOURCE.replace("rtol=1e-8", "rtol=1e-9"),
+               FN_SOURCE.replace("state.cov[0, 0]", "state.cov[1, 1]"),
+               FN_SOURCE.replace("(0.0, 2.0)", "(0.0, 2.5)")]
+    for k, source in enumerate(changed):
+        with pytest.raises(ValueError, match=r"different sweep \(different fn\).*the program"):
+            qs.sweep(_fn_from(tmp_path, f"changed{k}", source), MODEL, axes, batch_size=BATCH,
+                     progress=False, checkpoint=path)
+
+
+# ----------------------------------------------------------------------------- damaged chunks
+
+DAMAGE_AXES = {"xi": np.linspace(-0.5, 0.5, 10)}  # chunks of 3: points 0-2, 3-5, 6-8, 9
+
+
+def _steady_sweep(path=None):
+    return qs.sweep(steady, BATH, DAMAGE_AXES, batch_size=3, progress=False, checkpoint=path)
+
+
+@pytest.fixture(scope="module")
+def finished_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("finished") / "ckpt"
+    return _steady_sweep(path), path
+
+
+def _chunk(path, k):
+    with np.load(path / f"chunk_{k:06d}.npz") as data:
+        return {name: data[name] for name in data.files}
+
+
+def _record(path, k, points=None):
+    """Record chunk ``k``'s file as it is now (as a faulty writer would: checksum matches)."""
+    file = path / f"chunk_{k:06d}.npz"
+    record = {"chunk": k, "points": points or [3 * k, min(3 * k + 3, 10)],
+              "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+    with open(path / "chunks.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _write_recorded(path, k, arrays, points=None):
+    with open(path / f"chunk_{k:06d}.npz", "wb") as f:
+        np.savez(f, **arrays)
+    _record(path, k, points)
+
+
+def _garbage_recorded(path):
+    (path / "chunk_000001.npz").write_bytes(b"x" * 99)
+    _record(path, 1)
+
+
+def _records_without(path, k, replacement=None):
+    lines = (path / "chunks.jsonl").read_text().splitlines()
+    kept = [line if json.loads(line)["chunk"] != k else replacement for line in lines]
+    (path / "chunks.jsonl").write_text("".join(f"{line}\n" for line in kept if line is not None))
+
+
+def _edited(path, k, **changes):
+    arrays = _chunk(path, k)
+    for name, change in changes.items():
+        if change is None:
+            del arrays[name]
+        else:
+            arrays[name] = change(arrays[name])
+    _write_recorded(path, k, arrays)
+
+
+DAMAGE = {
+    "copied over another": (
+        lambda p: shutil.copy(p / "chunk_000000.npz", p / "chunk_000001.npz"), "checksum"),
+    "truncated": (
+        lambda p: (p / "chunk_000001.npz").write_bytes(
+            (p / "chunk_000001.npz").read_bytes()[:200]), "checksum"),
+    "garbage, recorded": (_garbage_recorded, "cannot be read"),
+    "an output missing": (
+        lambda p: _edited(p, 1, spectral_abscissa=None), r"lacks the arrays \['spectral_absc"),
+    "fewer rows": (
+        lambda p: _edited(p, 1, **{n: (lambda a: a[:2]) for n in _chunk(p, 1)}),
+        r"shape \(2,.*expected shape \(3,"),
+    "bogus status names": (
+        lambda p: _edited(p, 1, status=lambda s: np.array(["done"] * 3)),
+        r"unknown status names \['done'\]"),
+    "NaN marked success": (
+        lambda p: _edited(p, 1, state_cov=lambda c: c * np.nan),
+        "non-finite values of 'state_cov' marked success"),
+    "moved with its record": (
+        lambda p: _write_recorded(p, 1, _chunk(p, 0), points=[0, 3]),
+        r"recorded for points \[0, 3\], but chunk 1 holds points \[3, 6\)"),
+    "unrecorded": (lambda p: _records_without(p, 1), "has no record in chunks.jsonl"),
+    "record damaged": (
+        lambda p: _records_without(p, 1, '{"chunk": 1, "poi'), "has no record"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_chunk_is_recomputed_with_a_warning(damage, finished_checkpoint, tmp_path):
+    full, finished = finished_checkpoint
+    path = tmp_path / "ckpt"
+    shutil.copytree(finished, path)
+    corrupt, reason = DAMAGE[damage]
+    corrupt(path)
+    with pytest.warns(RuntimeWarning, match=rf"chunk_000001\.npz' .*{reason}.*recomputing it"):
+        resumed = _steady_sweep(path)
+    assert resumed.identical(full)
+    with warnings.catch_warnings():  # the chunk was rewritten and recorded: clean from now on
+        warnings.simplefilter("error")
+        assert _steady_sweep(path).identical(full)
+
+
+@pytest.mark.parametrize("manifest, match", [
+    (b"\x00garbage{", "damaged"),
+    (b'{"format": 2}', "KeyError"),
+    (b'{"format": 1, "sweep": {}}', "format 1, expected 2"),
+    (b"[]", "damaged"),
+])
+def test_damaged_manifest_is_refused_naming_the_file(manifest, match, finished_checkpoint,
+                                                     tmp_path):
+    path = tmp_path / "ckpt"
+    shutil.copytree(finished_checkpoint[1], path)
+    (path / "manifest.json").write_bytes(manifest)
+    with pytest.raises(ValueError, match=rf"manifest.json'.*{match}.*delete '.*ckpt' to start"):
+        _steady_sweep(path)
+
+
+def test_an_append_cut_short_does_not_hide_later_records(finished_checkpoint, tmp_path):
+    full, finished = finished_checkpoint
+    path = tmp_path / "ckpt"
+    shutil.copytree(finished, path)
+    _records_without(path, 3)
+    (path / "chunk_000003.npz").unlink()
+    with open(path / "chunks.jsonl", "a") as f:
+        f.write('{"chunk": 3, "po')  # killed while appending
+    assert _steady_sweep(path).identical(full)  # recomputes chunk 3, records it on a new line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _steady_sweep(path).identical(full)
+
+
+def test_points_never_computed_cannot_reach_the_dataset():
+    from qsync_jax._sweep._dataset import Results, layout
+
+    shapes = ({"x": jax.ShapeDtypeStruct((1, 2), float)}, None, None, None)
+    results = Results(layout(shapes, ("gamma",), None), 3)
+    assert np.all(np.isnan(results.arrays["x"]))  # floats start as NaN, not np.empty
+    results.put(0, {"x": np.ones((2, 2)), "status": np.array(["success"] * 2),
+                    "num_steps": np.zeros(2, np.int64)})
+    with pytest.raises(RuntimeError, match=r"points \[2\] were never computed"):
+        results.dataset((), (3,), "zip", MODEL)
