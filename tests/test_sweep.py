@@ -11,10 +11,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import equinox as eqx
 import jax
@@ -22,9 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 from test_integrate import DampedOscillator
 
 import qsync_jax as qs
+from qsync_jax._sweep._checkpoint import Checkpoint
 
 TESTS = Path(__file__).parent
 MODEL = DampedOscillator(1.0, 0.1, 0.5, 0.05)
@@ -853,3 +858,65 @@ def test_points_never_computed_cannot_reach_the_dataset():
                     "num_steps": np.zeros(2, np.int64)})
     with pytest.raises(RuntimeError, match=r"points \[2\] were never computed"):
         results.dataset((), (3,), "zip", MODEL)
+
+
+# ----------------------------------------------------------------------------- properties
+
+PROPERTY = settings(max_examples=8, deadline=None, phases=(Phase.explicit, Phase.generate))
+
+
+@PROPERTY
+@given(xis=st.lists(st.floats(-0.9, 0.9), min_size=4, max_size=11), stop=st.integers(0, 2),
+       lost=st.sets(st.integers(0, 2)))
+def test_property_interrupted_and_resumed_equals_uninterrupted(xis, stop, lost):
+    axes = {"xi": np.asarray(xis)}
+    reference = qs.sweep(steady, BATH, axes, batch_size=4, progress=False)
+    n_chunks = -(-len(xis) // 4)
+    stop = min(stop, n_chunks - 1)
+    save = Checkpoint.save
+
+    def interrupted_save(self, k, arrays):
+        if len(list(self.path.glob("chunk_*.npz"))) == stop:
+            raise KeyboardInterrupt
+        save(self, k, arrays)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ckpt"
+        with mock.patch.object(Checkpoint, "save", interrupted_save):
+            with pytest.raises(KeyboardInterrupt):
+                qs.sweep(steady, BATH, axes, batch_size=4, progress=False, checkpoint=path)
+        for k in lost:  # finished chunks lost as well
+            (path / f"chunk_{k:06d}.npz").unlink(missing_ok=True)
+        resumed = qs.sweep(steady, BATH, axes, batch_size=4, progress=False, checkpoint=path)
+    assert resumed.identical(reference)
+
+
+def _values(draw, ranges, n=2):
+    return {key: np.asarray(draw(st.lists(st.floats(lo, hi), min_size=n, max_size=n)))
+            for key, (lo, hi) in ranges.items()}
+
+
+@PROPERTY
+@given(st.data())
+def test_property_bath_point_equals_directly_built_model(data):
+    ranges = {"omega[0]": (-3.0, 3.0), "omega[1]": (-3.0, 3.0), "g": (-1.0, 1.0),
+              "gamma": (0.01, 2.0), "xi": (-1.0, 1.0), "n_th[0]": (0.0, 10.0),
+              "n_th[1]": (0.0, 10.0)}
+    axes = _values(data.draw, ranges)
+    ds = qs.sweep(dynamics, BATH, axes, mode="zip", progress=False)
+    assert_points_equal_direct(ds, bath_at)
+
+
+@pytest.mark.parametrize("swept", [
+    ("E", "kappa", "gamma", "g", "n_th"),
+    pytest.param(("omega",), marks=DERIVED),
+])
+@PROPERTY
+@given(data=st.data())
+def test_property_pair_point_equals_directly_built_model(swept, data):
+    ranges = {"omega": (0.5, 2.0), "E": (0.0, 80.0), "kappa": (0.0, 1.0), "gamma": (0.0, 0.1),
+              "g": (-0.01, 0.01), "n_th": (0.0, 10.0)}
+    entries = {f"{name}[{i}]": ranges[name] for name in swept for i in (0, 1)}
+    axes = _values(data.draw, {**entries, "mu": (-0.1, 0.1)})
+    ds = qs.sweep(dynamics, qs.optomechanical_pair(**PAIR), axes, mode="zip", progress=False)
+    assert_points_equal_direct(ds, functools.partial(built, qs.optomechanical_pair, PAIR))
