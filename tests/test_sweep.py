@@ -920,3 +920,20 @@ def test_property_pair_point_equals_directly_built_model(swept, data):
     axes = _values(data.draw, {**entries, "mu": (-0.1, 0.1)})
     ds = qs.sweep(dynamics, qs.optomechanical_pair(**PAIR), axes, mode="zip", progress=False)
     assert_points_equal_direct(ds, functools.partial(built, qs.optomechanical_pair, PAIR))
+
+
+class _Rates(eqx.Module):
+    """A stand-in model whose fields declare units (as field metadata)."""
+
+    gamma: jax.Array = eqx.field(converter=jnp.asarray, metadata={"units": "1/time"})
+    n: jax.Array = eqx.field(converter=jnp.asarray,
+                             metadata={"parameter": {"units": "quanta", "doc": "occupation"}})
+    scale: float = eqx.field(static=True, default=2.0)
+
+
+def test_units_of_swept_and_base_parameters():
+    ds = qs.sweep(lambda m: m.scale * m.gamma * m.n, _Rates(0.5, 1.0), {"gamma": [0.1, 0.2]},
+                  progress=False)
+    assert ds.gamma.attrs["units"] == "1/time"
+    assert ds.attrs["model.n.units"] == "quanta" and ds.attrs["model.scale"] == 2.0
+    np.testing.assert_allclose(ds.output, [0.2, 0.4])

@@ -208,9 +208,13 @@ class Results:
 
 
 def _units(model, field: str) -> str | None:
+    """The units a model declares for ``field`` (field metadata ``units``, or ``units`` of a
+    declared ``parameter``), if any."""
     metadata = {f.name: f.metadata for f in dataclasses.fields(model)}[field]
-    units = metadata.get("units")
-    return units if isinstance(units, str) else None
+    declared = metadata.get("parameter")
+    units = metadata.get("units") or (declared.get("units") if isinstance(declared, Mapping)
+                                      else None)
+    return units if isinstance(units, str) and units else None
 
 
 def _version(package: str) -> str:
