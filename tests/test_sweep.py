@@ -937,3 +937,21 @@ def test_units_of_swept_and_base_parameters():
     assert ds.gamma.attrs["units"] == "1/time"
     assert ds.attrs["model.n.units"] == "quanta" and ds.attrs["model.scale"] == 2.0
     np.testing.assert_allclose(ds.output, [0.2, 0.4])
+
+
+class _StatusInside(eqx.Module):
+    value: jax.Array
+    status: qs.Status
+
+
+def test_a_status_in_plain_outputs_is_refused():
+    # Recorded as a number, its failures would be missed: results must follow the protocol.
+    def fn(model):
+        _Counter.calls += 1
+        return _StatusInside(model.gamma, qs.Status.success)
+
+    _Counter.calls = 0
+    with pytest.raises(ValueError, match=r"Status \(\.status\) inside a plain pytree.*"
+                                         r"subclass of qsync_jax.AbstractResult"):
+        qs.sweep(fn, MODEL, {"gamma": [0.1]}, progress=False)
+    assert _Counter.calls == 1  # traced, never run

@@ -81,10 +81,27 @@ class Chunks:
 
 
 def _split(result) -> tuple[PyTree, Status, jax.Array, jax.Array | None]:
-    """Outputs, status, step count and save times of ``fn``'s result."""
+    """Outputs, status, step count and save times of ``fn``'s result.
+
+    ``ValueError`` for a ``Status`` inside plain outputs: it would be recorded as a number and
+    its failures missed; such a result must follow the protocol.
+    """
     if isinstance(result, AbstractResult):
         return result.outputs(), result.status, result.num_steps, result.save_times()
+    nodes, _ = jax.tree_util.tree_flatten_with_path(result, is_leaf=_is_status)
+    statuses = [jax.tree_util.keystr(path) or "fn(model)" for path, x in nodes if _is_status(x)]
+    if statuses:
+        raise ValueError(
+            f"fn returns a Status ({', '.join(statuses)}) inside a plain pytree, so the sweep "
+            "cannot record it: return a result type instead — a subclass of "
+            "qsync_jax.AbstractResult with fields `status` and `num_steps` and methods "
+            "`outputs()` (the arrays to record) and `save_times()` (None)."
+        )
     return result, Status.success, jnp.asarray(-1), None
+
+
+def _is_status(x) -> bool:
+    return isinstance(x, Status)
 
 
 def _nan_where_failed(status: Status, outputs: PyTree) -> PyTree:
