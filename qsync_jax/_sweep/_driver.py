@@ -62,8 +62,9 @@ def sweep(
     - ``fn``: ``fn(model) -> result`` for one point. ``result`` is a pytree of arrays, or the
       result of a solve made with ``throw=False``, whose status (and step count) is recorded:
       of a :class:`qsync_jax.TimeAverage` the outputs are its ``value``, of a
-      :class:`qsync_jax.Trajectory` its ``states``, of any other result with a ``status`` (e.g.
-      :class:`qsync_jax.SteadyStateSolution`) its other fields. Pass a module-level function,
+      :class:`qsync_jax.Trajectory` its ``states``, of any other :class:`qsync_jax.AbstractResult`
+      (e.g. :class:`qsync_jax.SteadyStateSolution`, or your own subclass) its ``outputs()``.
+      Pass a module-level function,
       or a ``jax.tree_util.Partial`` of one: its array arguments may change between calls
       without recompiling. A new lambda per call recompiles. Example::
 
@@ -117,8 +118,9 @@ def sweep(
     Raises ``ValueError`` before any computation for unknown parameters or entries, values that
     are not non-empty finite 1-D arrays, a whole-field axis over a non-uniform base value, two
     axes setting the same entry, unequal lengths in zip mode, values the model's constructor
-    rejects (checked at each axis's smallest and largest value), ``dims`` that do not fit the
-    outputs, a foreign checkpoint or a damaged checkpoint manifest.
+    rejects (checked at each axis's smallest and largest value), a ``Status`` inside outputs
+    that are not a :class:`qsync_jax.AbstractResult`, ``dims`` that do not fit the outputs, a
+    foreign checkpoint or a damaged checkpoint manifest.
     """
     parsed = parse_axes(model, axes, mode)
     devices = check_devices(devices)
