@@ -1,14 +1,22 @@
 """sweep(): batching rule, labels, per-point status, sharding, checkpoints, caching."""
 
+import functools
+import hashlib
+import importlib.util
+import json
 import logging
 import os
+import runpy
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import equinox as eqx
 import jax
@@ -16,9 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 from test_integrate import DampedOscillator
 
 import qsync_jax as qs
+from qsync_jax._sweep._checkpoint import Checkpoint
 
 TESTS = Path(__file__).parent
 MODEL = DampedOscillator(1.0, 0.1, 0.5, 0.05)
@@ -478,3 +489,469 @@ def test_optomechanical_sweep_matches_single_solves():
         ref = fn(at(pair, E=jnp.full(2, value)))
         np.testing.assert_allclose(ds.S_c[k], ref.value["S_c"], rtol=1e-10)
         np.testing.assert_allclose(ds.S_p[k], ref.value["S_p"], rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- entries of arrays
+
+PAIR = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
+PROBE = np.random.default_rng(1).normal(size=8)  # a mean at which to compare vector fields
+
+
+def dynamics(model):
+    """Everything that defines a Gaussian model's dynamics, at the state PROBE."""
+    u = jnp.asarray(PROBE[: 2 * model.n_modes])
+    return {"f": model.mean_field(0.0, u), "A": model.drift(0.0, u),
+            "D": model.diffusion(0.0, u), "bath": model.bath_occupations()}
+
+
+def assert_points_equal_direct(ds, build):
+    """Every point of ``ds`` (zip mode) equals ``dynamics`` of ``build(point's values)``
+    (to rounding: vmapped and single products may round differently)."""
+    for k in range(ds.sizes["point"]):
+        values = {name: float(ds[name][k]) for name in ds.coords if name != "point"}
+        direct = dynamics(build(**values))
+        for name, ref in direct.items():
+            np.testing.assert_allclose(ds[name][k], ref, rtol=1e-13, atol=1e-15,
+                                       err_msg=f"{name} at {values}")
+
+
+def built(constructor, args, **values):
+    """``constructor(**args)`` with ``values`` replaced, built directly; keys "name" or
+    "name[i]" (an entry of a two-entry parameter)."""
+    args = dict(args)
+    for key, value in values.items():
+        field, _, index = key.partition("[")
+        if index:
+            entries = np.array(np.broadcast_to(args[field], (2,)), dtype=float)
+            entries[int(index[:-1])] = value
+            args[field] = entries
+        else:
+            args[field] = value
+    return constructor(**args)
+
+
+BATH_ARGS = dict(omega=(1.0, 1.2), g=0.1, gamma=0.5, xi=0.2, n_th=(0.0, 1.0))
+bath_at = functools.partial(built, qs.CorrelatedBathOscillators, BATH_ARGS)
+BATH = bath_at()
+
+
+def test_entry_axes_equal_directly_built_models():
+    axes = {"omega[1]": [0.8, 1.3], "n_th[0]": [2.0, 0.5], "xi": [-0.3, 0.6]}
+    ds = qs.sweep(dynamics, BATH, axes, mode="zip", progress=False)
+    assert_points_equal_direct(ds, bath_at)
+    grid = qs.sweep(dynamics, BATH, {"omega[-1]": [0.8, 1.3], "n_th[0]": [0.0, 3.0]},
+                    progress=False)
+    assert grid.A.dims == ("omega[-1]", "n_th[0]", "A_0", "A_1")
+    np.testing.assert_array_equal(grid.bath.sel({"n_th[0]": 3.0}), [[3.0, 1.0]] * 2)
+    ref = dynamics(bath_at(**{"omega[1]": 1.3, "n_th[0]": 3.0}))["A"]
+    np.testing.assert_allclose(grid.A.sel({"omega[-1]": 1.3, "n_th[0]": 3.0}), ref, rtol=1e-13)
+
+
+DERIVED = pytest.mark.xfail(strict=True, reason="derived detuning: models branch")
+
+
+@pytest.mark.parametrize("key, base_omega", [
+    pytest.param("omega[1]", (1.0, 1.005), marks=DERIVED),
+    pytest.param("omega", 1.0, marks=DERIVED),
+    ("E[0]", (1.0, 1.005)),
+    ("mu", (1.0, 1.005)),
+])
+def test_pair_sweep_point_equals_directly_built_pair(key, base_omega):
+    # Sweeping ω must move the detuning with it (Δ = ω by default), as the constructor does.
+    base = {**PAIR, "omega": base_omega}
+    values = {"omega[1]": [0.98, 1.2], "omega": [0.9, 1.2], "E[0]": [30.0, 60.0],
+              "mu": [0.0, 0.05]}[key]
+    ds = qs.sweep(dynamics, qs.optomechanical_pair(**base), {key: values}, mode="zip",
+                  progress=False)
+    assert_points_equal_direct(ds, functools.partial(built, qs.optomechanical_pair, base))
+
+
+def test_broadcast_over_non_uniform_base_is_refused():
+    _Counter.calls = 0
+    with pytest.raises(ValueError, match=r"axes\['omega'\].*base model's omega = \[1.0, 1.2\] "
+                                         r"is not uniform.*'omega\[0\]'"):
+        qs.sweep(counted, BATH, {"omega": [1.0, 1.1]}, progress=False)
+    # Per-entry constraints are checked by the constructor: a negative occupation, an
+    # asymmetric coupling graph.
+    with pytest.raises(ValueError, match=r"axes\['n_th\[1\]'\].*rejects the value -1.0"):
+        qs.sweep(counted, BATH, {"n_th[1]": [0.0, -1.0]}, progress=False)
+    with pytest.raises(ValueError, match=r"axes\['coupling\[0, 1\]'\].*symmetric"):
+        qs.sweep(counted, qs.optomechanical_pair(**PAIR), {"coupling[0, 1]": [0.5, 1.0]},
+                 progress=False)
+    assert _Counter.calls == 0
+
+
+@pytest.mark.parametrize("axes, match", [
+    ({"omega[2]": [1.0]}, r"'omega\[2\]' is not an entry of 'omega', which has shape \(2,\)"),
+    ({"g[0]": [1.0]}, r"not an entry of 'g'.*a scalar"),
+    ({"omega[x]": [1.0]}, r"must index 'omega' with integers"),
+    ({"omega[0][1]": [1.0]}, r"neither a parameter name nor one entry"),
+    ({"omega[0, 0]": [1.0]}, r"not an entry of 'omega'"),
+    ({"omega[]": [1.0]}, r"must index 'omega' with integers"),
+    ({"kappa[0]": [1.0]}, r"'kappa' is not a parameter"),
+    ({"n_th": [1.0], "n_th[1]": [2.0]}, r"'n_th' and 'n_th\[1\]' both set 'n_th'"),
+    ({"omega[1]": [1.0], "omega[-1]": [2.0]}, r"both set 'omega'\[1\]"),
+    ({3: [1.0]}, r"axes keys must be strings"),
+    ({"xi": [0.1 + 1j]}, r"must be real"),
+    ({"xi": [np.inf]}, r"must be finite"),
+])
+def test_bad_entry_axes_raise_before_any_work(axes, match):
+    _Counter.calls = 0
+    with pytest.raises(ValueError, match=match):
+        qs.sweep(counted, BATH, axes, progress=False)
+    assert _Counter.calls == 0
+
+
+# ----------------------------------------------------------------------------- the Dataset
+
+
+def steady(model):
+    return qs.solve_steady_state(model, throw=False)
+
+
+def test_dataset_dimensions_attributes_and_netcdf(tmp_path):
+    ds = qs.sweep(steady, BATH, {"omega[1]": [1.0, 1.2], "xi": [0.0, 0.5, 1.0]},
+                  progress=False)
+    assert ds.state_mean.dims == ("omega[1]", "xi", "quadrature")
+    assert ds.state_cov.dims == ("omega[1]", "xi", "quadrature_i", "quadrature_j")
+    assert list(ds.quadrature.values) == ["x0", "p0", "x1", "p1"]
+    ref = qs.steady_state(bath_at(**{"omega[1]": 1.2, "xi": 0.5}))
+    np.testing.assert_allclose(ds.state_cov.sel({"omega[1]": 1.2, "xi": 0.5}), ref.cov,
+                               rtol=1e-12)
+    np.testing.assert_allclose(
+        ds.state_cov.sel({"omega[1]": 1.2, "xi": 0.5, "quadrature_i": "x1", "quadrature_j": "p0"}),
+        ref.cov[2, 1], rtol=1e-12)
+    # Resonant, equal baths, ξ = 1: a dark mode, no steady state — NaN with its status.
+    assert ds.status.sel({"omega[1]": 1.0, "xi": 1.0}) == "no_steady_state"
+    assert np.all(np.isnan(ds.state_cov.sel({"omega[1]": 1.0, "xi": 1.0})))
+    assert ds.attrs["model"] == "CorrelatedBathOscillators"
+    np.testing.assert_array_equal(ds.attrs["model.omega"], [1.0, 1.2])
+    assert ds.attrs["model.xi"] == 0.2
+    assert ds.attrs["qsync_jax_version"] and ds.attrs["jax_version"] == jax.__version__
+    pair = qs.sweep(lambda m: {"M": m.mu_matrix, "S": jnp.stack([m.E, m.kappa])},
+                    qs.optomechanical_pair(**PAIR), {"mu": [0.0, 0.1]},
+                    dims={"M": ("site_i", "site_j"), "S": ("quantity", "site_i")},
+                    progress=False)
+    assert pair.M.dims == ("mu", "site_i", "site_j") and pair.S.dims == ("mu", "quantity",
+                                                                          "site_i")
+    assert pair.attrs["model.coupling"] == "[[0.0, 1.0], [1.0, 0.0]]"
+    assert pair.attrs["model.mean_field_approx"] == "False"
+    for engine in ("scipy", "h5netcdf"):
+        for name, data in (("bath", ds), ("pair", pair)):
+            path = tmp_path / f"{name}_{engine}.nc"
+            data.to_netcdf(path, engine=engine)
+            with xr.open_dataset(path, engine=engine) as back:
+                xr.testing.assert_identical(back.load(), data)
+
+
+@pytest.mark.parametrize("dims, match", [
+    ({"nope": ("a",)}, r"dims: 'nope' is not an output of fn"),
+    ({"M": ("a",)}, r"dims\['M'\] = \('a',\) names 1 axes, but the output 'M' has 2"),
+    ({"M": ("a", "a")}, r"must be distinct"),
+    ({"M": ("a", 3)}, r"dims\['M'\] must be a dimension name"),
+    ({"M": ("mu", "b")}, r"clashes with a sweep dimension"),
+    ({"M": ("a", "b"), "E": "a"}, r"dimension 'a' has size 3 in output 'E' but 2 in 'M'"),
+    (["M"], r"dims must be a mapping"),
+])
+def test_bad_dims_raise_before_any_work(dims, match):
+    def fn(model):
+        _Counter.calls += 1
+        return {"M": model.mu_matrix, "E": jnp.concatenate([model.E, model.E[:1]])}
+
+    _Counter.calls = 0
+    with pytest.raises(ValueError, match=match):
+        qs.sweep(fn, qs.optomechanical_pair(**PAIR), {"mu": [0.1]}, dims=dims, progress=False)
+    assert _Counter.calls == 1  # traced once to learn the outputs, never run
+
+
+# ----------------------------------------------------------------------------- fingerprints
+
+FN_SOURCE = """
+import qsync_jax as qs
+
+CONFIG = qs.SolverConfig(rtol=1e-8, atol=1e-8)
+
+
+def helper(t, state):
+    return {"x2": state.cov[0, 0]}
+
+
+def fn(model):
+    return qs.time_average(model, helper, (0.0, 2.0), config=CONFIG, throw=False)
+"""
+
+
+def _fn_from(tmp_path, name, source, fn_name="fn", run_name=None):
+    """``fn_name`` of ``source`` written to ``<name>.py``: imported as module ``name``, or run
+    as ``run_name`` (e.g. "__main__", as a script would be)."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    if run_name is not None:
+        return runpy.run_path(str(path), run_name=run_name)[fn_name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, fn_name)
+
+
+def test_checkpoint_fingerprints_the_program_fn_runs(tmp_path):
+    path = tmp_path / "ckpt"
+    axes = {"gamma": [0.1, 0.2, 0.3], "n_th": [0.0, 1.0]}
+    first = qs.sweep(_fn_from(tmp_path, "user_sweep", FN_SOURCE), MODEL, axes, batch_size=BATCH,
+                     progress=False, checkpoint=path)
+    written = {c: c.stat().st_mtime_ns for c in path.glob("chunk_*.npz")}
+    # The same computation: run as a script (__main__), or renamed with a renamed helper.
+    renamed = FN_SOURCE.replace("helper", "x_variance").replace("def fn(", "def average(")
+    same = [_fn_from(tmp_path, "script", FN_SOURCE, run_name="__main__"),
+            _fn_from(tmp_path, "renamed", renamed, fn_name="average")]
+    for fn in same:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            resumed = qs.sweep(fn, MODEL, axes, batch_size=BATCH, progress=False,
+                               checkpoint=path)
+        assert resumed.identical(first)
+        assert {c: c.stat().st_mtime_ns for c in path.glob("chunk_*.npz")} == written
+    # A changed global (the tolerance) or helper (another measure) changes the results: refused.
+    # (A Partial's changed window: test_foreign_checkpoint_is_refused.)
+    changed = [FN_SOURCE.replace("rtol=1e-8", "rtol=1e-9"),
+               FN_SOURCE.replace("state.cov[0, 0]", "state.cov[1, 1]")]
+    for k, source in enumerate(changed):
+        with pytest.raises(ValueError, match=r"different sweep \(different fn\).*the program"):
+            qs.sweep(_fn_from(tmp_path, f"changed{k}", source), MODEL, axes, batch_size=BATCH,
+                     progress=False, checkpoint=path)
+
+
+# ----------------------------------------------------------------------------- damaged chunks
+
+DAMAGE_AXES = {"xi": np.linspace(-0.5, 0.5, 10)}  # chunks of 3: points 0-2, 3-5, 6-8, 9
+
+
+def _steady_sweep(path=None):
+    return qs.sweep(steady, BATH, DAMAGE_AXES, batch_size=3, progress=False, checkpoint=path)
+
+
+@pytest.fixture(scope="module")
+def finished_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("finished") / "ckpt"
+    return _steady_sweep(path), path
+
+
+def _chunk(path, k):
+    with np.load(path / f"chunk_{k:06d}.npz") as data:
+        return {name: data[name] for name in data.files}
+
+
+def _record(path, k, points=None):
+    """Record chunk ``k``'s file as it is now (as a faulty writer would: checksum matches)."""
+    file = path / f"chunk_{k:06d}.npz"
+    record = {"chunk": k, "points": points or [3 * k, min(3 * k + 3, 10)],
+              "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+    with open(path / "chunks.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _write_recorded(path, k, arrays, points=None):
+    with open(path / f"chunk_{k:06d}.npz", "wb") as f:
+        np.savez(f, **arrays)
+    _record(path, k, points)
+
+
+def _garbage_recorded(path):
+    (path / "chunk_000001.npz").write_bytes(b"x" * 99)
+    _record(path, 1)
+
+
+def _records_without(path, k, replacement=None):
+    lines = (path / "chunks.jsonl").read_text().splitlines()
+    kept = [line if json.loads(line)["chunk"] != k else replacement for line in lines]
+    (path / "chunks.jsonl").write_text("".join(f"{line}\n" for line in kept if line is not None))
+
+
+def _edited(path, k, **changes):
+    arrays = _chunk(path, k)
+    for name, change in changes.items():
+        if change is None:
+            del arrays[name]
+        else:
+            arrays[name] = change(arrays[name])
+    _write_recorded(path, k, arrays)
+
+
+DAMAGE = {
+    "copied over another": (
+        lambda p: shutil.copy(p / "chunk_000000.npz", p / "chunk_000001.npz"), "checksum"),
+    "truncated": (
+        lambda p: (p / "chunk_000001.npz").write_bytes(
+            (p / "chunk_000001.npz").read_bytes()[:200]), "checksum"),
+    "garbage, recorded": (_garbage_recorded, "cannot be read"),
+    "an output missing": (
+        lambda p: _edited(p, 1, spectral_abscissa=None), r"lacks the arrays \['spectral_absc"),
+    "fewer rows": (
+        lambda p: _edited(p, 1, **{n: (lambda a: a[:2]) for n in _chunk(p, 1)}),
+        r"shape \(2,.*expected shape \(3,"),
+    "bogus status names": (
+        lambda p: _edited(p, 1, status=lambda s: np.array(["done"] * 3)),
+        r"unknown status names \['done'\]"),
+    "NaN marked success": (
+        lambda p: _edited(p, 1, state_cov=lambda c: c * np.nan),
+        "non-finite values of 'state_cov' marked success"),
+    "moved with its record": (
+        lambda p: _write_recorded(p, 1, _chunk(p, 0), points=[0, 3]),
+        r"recorded for points \[0, 3\], but chunk 1 holds points \[3, 6\)"),
+    "unrecorded": (lambda p: _records_without(p, 1), "has no record in chunks.jsonl"),
+    "record damaged": (
+        lambda p: _records_without(p, 1, '{"chunk": 1, "poi'), "has no record"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_chunk_is_recomputed_with_a_warning(damage, finished_checkpoint, tmp_path):
+    full, finished = finished_checkpoint
+    path = tmp_path / "ckpt"
+    shutil.copytree(finished, path)
+    corrupt, reason = DAMAGE[damage]
+    corrupt(path)
+    with pytest.warns(RuntimeWarning, match=rf"chunk_000001\.npz' .*{reason}.*recomputing it"):
+        resumed = _steady_sweep(path)
+    assert resumed.identical(full)
+    with warnings.catch_warnings():  # the chunk was rewritten and recorded: clean from now on
+        warnings.simplefilter("error")
+        assert _steady_sweep(path).identical(full)
+
+
+@pytest.mark.parametrize("manifest, match", [
+    (b"\x00garbage{", "damaged"),
+    (b'{"format": 2}', "KeyError"),
+    (b'{"format": 1, "sweep": {}}', "format 1, expected 2"),
+    (b"[]", "damaged"),
+])
+def test_damaged_manifest_is_refused_naming_the_file(manifest, match, finished_checkpoint,
+                                                     tmp_path):
+    path = tmp_path / "ckpt"
+    shutil.copytree(finished_checkpoint[1], path)
+    (path / "manifest.json").write_bytes(manifest)
+    with pytest.raises(ValueError, match=rf"manifest.json'.*{match}.*delete '.*ckpt' to start"):
+        _steady_sweep(path)
+
+
+def test_an_append_cut_short_does_not_hide_later_records(finished_checkpoint, tmp_path):
+    full, finished = finished_checkpoint
+    path = tmp_path / "ckpt"
+    shutil.copytree(finished, path)
+    _records_without(path, 3)
+    (path / "chunk_000003.npz").unlink()
+    with open(path / "chunks.jsonl", "a") as f:
+        f.write('{"chunk": 3, "po')  # killed while appending
+    assert _steady_sweep(path).identical(full)  # recomputes chunk 3, records it on a new line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _steady_sweep(path).identical(full)
+
+
+def test_points_never_computed_cannot_reach_the_dataset():
+    from qsync_jax._sweep._dataset import Results, layout
+
+    shapes = ({"x": jax.ShapeDtypeStruct((1, 2), float)}, None, None, None)
+    results = Results(layout(shapes, ("gamma",), None), 3)
+    assert np.all(np.isnan(results.arrays["x"]))  # floats start as NaN, not np.empty
+    results.put(0, {"x": np.ones((2, 2)), "status": np.array(["success"] * 2),
+                    "num_steps": np.zeros(2, np.int64)})
+    with pytest.raises(RuntimeError, match=r"points \[2\] were never computed"):
+        results.dataset((), (3,), "zip", MODEL)
+
+
+# ----------------------------------------------------------------------------- properties
+
+PROPERTY = settings(max_examples=8, deadline=None, phases=(Phase.explicit, Phase.generate))
+
+
+@PROPERTY
+@given(xis=st.lists(st.floats(-0.9, 0.9), min_size=4, max_size=11), stop=st.integers(0, 2),
+       lost=st.sets(st.integers(0, 2)))
+def test_property_interrupted_and_resumed_equals_uninterrupted(xis, stop, lost):
+    axes = {"xi": np.asarray(xis)}
+    reference = qs.sweep(steady, BATH, axes, batch_size=4, progress=False)
+    n_chunks = -(-len(xis) // 4)
+    stop = min(stop, n_chunks - 1)
+    save = Checkpoint.save
+
+    def interrupted_save(self, k, arrays):
+        if len(list(self.path.glob("chunk_*.npz"))) == stop:
+            raise KeyboardInterrupt
+        save(self, k, arrays)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ckpt"
+        with mock.patch.object(Checkpoint, "save", interrupted_save):
+            with pytest.raises(KeyboardInterrupt):
+                qs.sweep(steady, BATH, axes, batch_size=4, progress=False, checkpoint=path)
+        for k in lost:  # finished chunks lost as well
+            (path / f"chunk_{k:06d}.npz").unlink(missing_ok=True)
+        resumed = qs.sweep(steady, BATH, axes, batch_size=4, progress=False, checkpoint=path)
+    assert resumed.identical(reference)
+
+
+def _values(draw, ranges, n=2):
+    return {key: np.asarray(draw(st.lists(st.floats(lo, hi), min_size=n, max_size=n)))
+            for key, (lo, hi) in ranges.items()}
+
+
+@PROPERTY
+@given(st.data())
+def test_property_bath_point_equals_directly_built_model(data):
+    ranges = {"omega[0]": (-3.0, 3.0), "omega[1]": (-3.0, 3.0), "g": (-1.0, 1.0),
+              "gamma": (0.01, 2.0), "xi": (-1.0, 1.0), "n_th[0]": (0.0, 10.0),
+              "n_th[1]": (0.0, 10.0)}
+    axes = _values(data.draw, ranges)
+    ds = qs.sweep(dynamics, BATH, axes, mode="zip", progress=False)
+    assert_points_equal_direct(ds, bath_at)
+
+
+@pytest.mark.parametrize("swept", [
+    ("E", "kappa", "gamma", "g", "n_th"),
+    pytest.param(("omega",), marks=DERIVED),
+])
+@PROPERTY
+@given(data=st.data())
+def test_property_pair_point_equals_directly_built_model(swept, data):
+    ranges = {"omega": (0.5, 2.0), "E": (0.0, 80.0), "kappa": (0.0, 1.0), "gamma": (0.0, 0.1),
+              "g": (-0.01, 0.01), "n_th": (0.0, 10.0)}
+    entries = {f"{name}[{i}]": ranges[name] for name in swept for i in (0, 1)}
+    axes = _values(data.draw, {**entries, "mu": (-0.1, 0.1)})
+    ds = qs.sweep(dynamics, qs.optomechanical_pair(**PAIR), axes, mode="zip", progress=False)
+    assert_points_equal_direct(ds, functools.partial(built, qs.optomechanical_pair, PAIR))
+
+
+class _Rates(eqx.Module):
+    """A stand-in model whose fields declare units (as field metadata)."""
+
+    gamma: jax.Array = eqx.field(converter=jnp.asarray, metadata={"units": "1/time"})
+    n: jax.Array = eqx.field(converter=jnp.asarray,
+                             metadata={"parameter": {"units": "quanta", "doc": "occupation"}})
+    scale: float = eqx.field(static=True, default=2.0)
+
+
+def test_units_of_swept_and_base_parameters():
+    ds = qs.sweep(lambda m: m.scale * m.gamma * m.n, _Rates(0.5, 1.0), {"gamma": [0.1, 0.2]},
+                  progress=False)
+    assert ds.gamma.attrs["units"] == "1/time"
+    assert ds.attrs["model.n.units"] == "quanta" and ds.attrs["model.scale"] == 2.0
+    np.testing.assert_allclose(ds.output, [0.2, 0.4])
+
+
+class _StatusInside(eqx.Module):
+    value: jax.Array
+    status: qs.Status
+
+
+def test_a_status_in_plain_outputs_is_refused():
+    # Recorded as a number, its failures would be missed: results must follow the protocol.
+    def fn(model):
+        _Counter.calls += 1
+        return _StatusInside(model.gamma, qs.Status.success)
+
+    _Counter.calls = 0
+    with pytest.raises(ValueError, match=r"Status \(\.status\) inside a plain pytree.*"
+                                         r"subclass of qsync_jax.AbstractResult"):
+        qs.sweep(fn, MODEL, {"gamma": [0.1]}, progress=False)
+    assert _Counter.calls == 1  # traced, never run

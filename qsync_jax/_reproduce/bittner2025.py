@@ -8,7 +8,6 @@ parameters. Every function takes ``(out, quick, progress)`` and returns the writ
 import functools
 import pathlib
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -164,7 +163,7 @@ def figure_3(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Pat
             write_data(out, "bittner2025_fig3", ds, {**FIG3, "n_samples": n_samples})]
 
 
-class SteadyMeasures(eqx.Module):
+class SteadyMeasures(qs.AbstractResult):
     """Steady-state correlations and heat current of one correlated-bath point."""
 
     mutual_information: jax.Array
@@ -172,6 +171,14 @@ class SteadyMeasures(eqx.Module):
     log_negativity: jax.Array
     heat_current: jax.Array
     status: qs.Status
+    num_steps: jax.Array
+
+    def outputs(self) -> dict:
+        return {"mutual_information": self.mutual_information, "discord": self.discord,
+                "log_negativity": self.log_negativity, "heat_current": self.heat_current}
+
+    def save_times(self) -> None:
+        return None
 
 
 def steady_measures(model) -> SteadyMeasures:
@@ -184,6 +191,7 @@ def steady_measures(model) -> SteadyMeasures:
         log_negativity=qs.log_negativity(cov),
         heat_current=qs.exchange_current(model, sol.state),
         status=sol.status,
+        num_steps=sol.num_steps,
     )
 
 
