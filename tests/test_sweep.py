@@ -26,7 +26,7 @@ import pytest
 import xarray as xr
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
-from test_integrate import DampedOscillator
+from helpers import DampedOscillator
 
 import qsync_jax as qs
 from qsync_jax._sweep._checkpoint import Checkpoint
@@ -547,12 +547,9 @@ def test_entry_axes_equal_directly_built_models():
     np.testing.assert_allclose(grid.A.sel({"omega[-1]": 1.3, "n_th[0]": 3.0}), ref, rtol=1e-13)
 
 
-DERIVED = pytest.mark.xfail(strict=True, reason="derived detuning: models branch")
-
-
 @pytest.mark.parametrize("key, base_omega", [
-    pytest.param("omega[1]", (1.0, 1.005), marks=DERIVED),
-    pytest.param("omega", 1.0, marks=DERIVED),
+    ("omega[1]", (1.0, 1.005)),
+    ("omega", 1.0),
     ("E[0]", (1.0, 1.005)),
     ("mu", (1.0, 1.005)),
 ])
@@ -909,7 +906,7 @@ def test_property_bath_point_equals_directly_built_model(data):
 
 @pytest.mark.parametrize("swept", [
     ("E", "kappa", "gamma", "g", "n_th"),
-    pytest.param(("omega",), marks=DERIVED),
+    ("omega",),
 ])
 @PROPERTY
 @given(data=st.data())
