@@ -6,18 +6,17 @@ the constraints); the numerical options (times, tolerances) are checked here.
 
 import argparse
 import math
-import sys
 from importlib import metadata
 
 EXIT_FAILURE = 2
 
 
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors end with exit code :data:`EXIT_FAILURE`."""
+    """An ``ArgumentParser`` whose errors are one line on stderr and exit code
+    :data:`EXIT_FAILURE`."""
 
     def error(self, message):
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_FAILURE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_FAILURE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _number(text: str) -> float:
