@@ -3,6 +3,7 @@
 import json
 import re
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -100,19 +101,36 @@ mu = [0.0, 0.05]
 """
 
 
-@pytest.mark.parametrize("kind, extra", [("pair", "omega = [1.0, 1.005]"),
-                                         pytest.param("ring", "n_sites = 3",
-                                                      marks=pytest.mark.slow)])
+def direct_model(kind, mu):
+    common = dict(kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=mu)
+    if kind == "pair":
+        return qs.optomechanical_pair(omega=(1.0, 1.005), **common)
+    return qs.optomechanical_ring(3, omega=1.0, **common)
+
+
+KINDS = [("pair", "omega = [1.0, 1.005]"), ("ring", "n_sites = 3")]
+
+
+@pytest.mark.parametrize("kind, extra", KINDS)
+def test_sweep_optomechanics_runs_the_configured_model(tmp_path, kind, extra):
+    config = sweep_file(tmp_path, PAIR.format(kind=kind, extra=extra))
+    plan = load(config)
+    for got, want in zip(jax.tree.leaves(plan.model), jax.tree.leaves(direct_model(kind, 0.02))):
+        np.testing.assert_array_equal(got, want)
+    if kind == "ring":
+        return  # the run itself: test_sweep_optomechanics_matches_direct_time_averages (slow)
+    ds = run_sweep(config, tmp_path / f"{kind}.nc")
+    assert list(ds["status"].values) == ["success", "success"]
+    assert np.all((0 < ds["complete_sync"]) & (ds["complete_sync"] <= 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, extra", KINDS)
 def test_sweep_optomechanics_matches_direct_time_averages(tmp_path, kind, extra):
     config = sweep_file(tmp_path, PAIR.format(kind=kind, extra=extra))
     ds = run_sweep(config, tmp_path / f"{kind}.nc")
     assert list(ds["status"].values) == ["success", "success"]
-    plan = load(config)
-    direct = plan.fn(qs.optomechanical_pair(omega=(1.0, 1.005), kappa=0.15, gamma=0.005,
-                                            g=0.005, E=48.0, mu=0.05)
-                     if kind == "pair" else
-                     qs.optomechanical_ring(3, omega=1.0, kappa=0.15, gamma=0.005, g=0.005,
-                                            E=48.0, mu=0.05))
+    direct = load(config).fn(direct_model(kind, 0.05))
     assert direct.status == qs.Status.success
     for name in ("complete_sync", "phase_sync", "log_negativity", "discord"):
         np.testing.assert_allclose(ds[name][1], direct.value[name], rtol=1e-9, atol=1e-12)
