@@ -45,18 +45,18 @@ def test_unsplit_batches_equal_plain_vmap_and_differentiate():
         return jnp.linalg.solve(A, b), jnp.max(jnp.linalg.eigvals(A).real)
 
     key = jax.random.split(jax.random.key(0), 2)
-    A = jax.random.normal(key[0], (1001, 6, 6)) + 6 * jnp.eye(6)
+    A = jax.random.normal(key[0], (301, 6, 6)) + 6 * jnp.eye(6)
     b = jax.random.normal(key[1], (6,))
-    safe = in_unsplit_batches(fn, 10 * 6**3)  # chunks of 92 points: 10 full, 81 left
+    safe = in_unsplit_batches(fn, 10 * 6**3)  # chunks of 92 points: 3 full, 25 left
     got, want = jax.vmap(safe, (0, None))(A, b), jax.vmap(fn, (0, None))(A, b)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
     # nested vmaps, alone, and derivatives (forward and reverse) are those of fn
-    nested = jax.vmap(jax.vmap(safe, (0, None)), (0, None))(A.reshape(7, 143, 6, 6), b)
-    np.testing.assert_array_equal(nested[0].reshape(1001, 6), want[0])
+    nested = jax.vmap(jax.vmap(safe, (0, None)), (0, None))(A.reshape(7, 43, 6, 6), b)
+    np.testing.assert_array_equal(nested[0].reshape(301, 6), want[0])
     np.testing.assert_array_equal(safe(A[3], b)[0], fn(A[3], b)[0])
     loss = lambda f: lambda A: jnp.sum(jax.vmap(f, (0, None))(A, b)[0] ** 2)  # noqa: E731
-    np.testing.assert_allclose(jax.grad(loss(safe))(A[:200]), jax.grad(loss(fn))(A[:200]),
+    np.testing.assert_allclose(jax.grad(loss(safe))(A), jax.grad(loss(fn))(A),
                                rtol=1e-12)
     tangent = jnp.ones((6, 6))
     np.testing.assert_allclose(jax.jvp(lambda A: safe(A, b)[0], (A[0],), (tangent,))[1],
