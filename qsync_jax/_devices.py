@@ -9,11 +9,22 @@ the pieces and the process hangs. With the default pool of one thread per core t
 thread (seen with jaxlib 0.10.2; ``tests/test_sweep.py`` runs both cases in subprocesses with a
 timeout, and they hang without the pool sizing below).
 
-The pool's size is read from the ``NPROC`` environment variable when JAX starts its CPU backend.
-Importing :mod:`qsync_jax` sets it, when unset, to ``max(cores, 4)``, enough for one device (this
-does nothing if JAX has already run a computation); :func:`use_cpu_devices` raises it to at least
-2·n + 2 for n devices; :func:`qsync_jax.sweep` warns when it runs on CPU devices with a pool of at
-most 2 threads per device.
+Two guards, the second independent of when JAX was started:
+
+- **Batches too small to split** (:func:`in_unsplit_batches`). jaxlib splits one kernel call only
+  when its batch does at least ``JAXLIB_SPLIT_WORK`` = 2·10⁵ flops by its own estimate
+  (``GetLapackBatchChunkSize`` in ``jaxlib/cpu/lapack_kernels.cc``, jaxlib 0.10; later releases
+  compile the split out of open-source builds). The library's batched steady-state solves run
+  under ``vmap`` as a loop over chunks below that size, so they never wait on the pool, whatever
+  its size, however many devices share it, and whether or not JAX ran before
+  :mod:`qsync_jax` was imported (a notebook that ran ``jnp.zeros(1)`` first).
+- **A pool with a spare thread**, for every other batched linear algebra (a user's own under
+  ``vmap``, derivatives). The pool's size is read from the ``NPROC`` environment variable when
+  JAX starts its CPU backend. Importing :mod:`qsync_jax` sets it, when unset, to
+  ``max(cores, 4)``, enough for one device (this does nothing if JAX has already run a
+  computation); :func:`use_cpu_devices` raises it to at least 2·n + 2 for n devices;
+  :func:`qsync_jax.sweep` warns when it runs on CPU devices with a pool of at most 2 threads per
+  device.
 
 **Every core a device.** On a CPU, JAX shows one device, and one device runs an adaptive solve (a
 ``while`` loop of small operations) on one core. :func:`use_cpu_devices` splits the host into
@@ -26,6 +37,9 @@ import warnings
 import jax
 
 _POOL_VARIABLE = "NPROC"
+
+JAXLIB_SPLIT_WORK = 200_000
+"""Flops (jaxlib's estimate) from which one batched LAPACK call is split over the thread pool."""
 
 
 def _usable_cores() -> int:
@@ -90,3 +104,52 @@ def warn_if_pool_too_small(devices) -> None:
             RuntimeWarning,
             stacklevel=4,
         )
+
+
+def in_unsplit_batches(fn, work: int):
+    """``fn`` whose batched evaluation (``vmap``) never splits a LAPACK call over the pool.
+
+    ``fn`` takes and returns arrays (pytrees of them); ``work`` bounds jaxlib's flop estimate of
+    the costliest LAPACK call in one evaluation (LU of n × n: n³; general eigenvalues: 10·n³;
+    triangular solve with k right-hand sides: n²·k). Alone, ``fn`` runs as it is. Under ``vmap``
+    of ``N`` points it runs as a loop over chunks of ``c = max(1, ⌊(JAXLIB_SPLIT_WORK − 1) /
+    work⌋)`` points (``jax.lax.map``), so every LAPACK call does less than ``JAXLIB_SPLIT_WORK``
+    and runs on the calling thread (module docstring); the results are those of ``vmap(fn)``,
+    bit for bit in practice (the same kernels on the same matrices). A vmap nested around it
+    chunks the outer axis in turn. Derivatives are those of ``fn`` (its own JVP, batched as
+    usual: reverse mode cannot pass through a batching rule).
+    """
+    chunk = max(1, (JAXLIB_SPLIT_WORK - 1) // work)
+
+    @jax.custom_batching.custom_vmap
+    def batched(*args):
+        return fn(*args)
+
+    @batched.def_vmap
+    def _(axis_size, in_batched, *args):
+        leaves, tree = jax.tree.flatten(args)
+        flags = jax.tree.leaves(in_batched)
+        if axis_size <= chunk:
+            # One chunk; an enclosing vmap sees a function `axis_size` times costlier.
+            in_axes = tree.unflatten([0 if b else None for b in flags])
+            out = in_unsplit_batches(jax.vmap(fn, in_axes=in_axes), work * axis_size)(*args)
+        else:
+
+            def one(point):
+                point = iter(point)
+                return batched(*tree.unflatten([next(point) if b else x
+                                                for x, b in zip(leaves, flags)]))
+
+            moving = [x for x, b in zip(leaves, flags) if b]
+            out = jax.lax.map(one, moving, batch_size=chunk)
+        return out, jax.tree.map(lambda _: True, out)
+
+    @jax.custom_jvp
+    def call(*args):
+        return batched(*args)
+
+    @call.defjvp
+    def _(primals, tangents):
+        return jax.jvp(fn, primals, tangents)
+
+    return call

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ._devices import in_unsplit_batches
 from ._gaussian import GaussianState, _as_real
 from ._models._base import AbstractLinearModel
 from ._results import SteadyStateSolution
@@ -65,17 +66,21 @@ def solve_lyapunov(
     return jnp.where(ok[..., None, None], C, jnp.nan)
 
 
-@eqx.filter_jit
-def _solve(model: AbstractLinearModel, throw: bool) -> SteadyStateSolution:
-    A, b, D = model.drift_matrix(), model.drive_vector(), model.diffusion_matrix()
+def _linear_algebra(A, b, D):
     lam = jnp.linalg.eigvals(jax.lax.stop_gradient(A))
     abscissa = jnp.max(lam.real)
     ok = abscissa < -STABILITY_RTOL * jnp.max(jnp.abs(lam))
-    status = Status.where(ok, Status.success, Status.no_steady_state)
     # Solve with a harmless drift where there is no steady state (no NaN in any gradient).
     A = jnp.where(ok, A, -jnp.eye(A.shape[-1], dtype=A.dtype))
-    C = solve_lyapunov(A, D)
-    mean = jnp.linalg.solve(A, -b)
+    return abscissa, ok, solve_lyapunov(A, D), jnp.linalg.solve(A, -b)
+
+
+@eqx.filter_jit
+def _solve(model: AbstractLinearModel, throw: bool) -> SteadyStateSolution:
+    A, b, D = model.drift_matrix(), model.drive_vector(), model.diffusion_matrix()
+    m = A.shape[-1]  # jaxlib's work estimate: LU of the m² × m² Kronecker system, eigenvalues
+    abscissa, ok, C, mean = in_unsplit_batches(_linear_algebra, max(m**6, 10 * m**3))(A, b, D)
+    status = Status.where(ok, Status.success, Status.no_steady_state)
     nan = jnp.asarray(jnp.nan, dtype=C.dtype)
     state = GaussianState(
         mean=jnp.where(ok, mean, nan), cov=jnp.where(ok, 0.5 * (C + C.T), nan)
