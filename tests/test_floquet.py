@@ -77,8 +77,6 @@ def test_unlocked_pair_has_no_orbit(mu):
     orbit = qs.periodic_orbit(model, throw=False)
     assert qs.status_names(orbit.status) in ("no_periodic_orbit", "unstable_periodic_orbit")
     assert np.isnan(orbit.period) and np.all(np.isnan(orbit.multipliers))
-    with pytest.raises(Exception, match="periodic orbit"):
-        qs.periodic_orbit(model)
 
 
 @pytest.mark.slow
@@ -90,6 +88,8 @@ def test_chaotic_pair_has_no_orbit():
     avg = qs.time_average(model, MEASURES, (1000.0, 1100.0), method="floquet", throw=False)
     assert qs.status_names(avg.status) != "success"
     assert np.all(np.isnan(avg.value["complete_sync"]))
+    with pytest.raises(Exception, match="periodic orbit"):
+        qs.periodic_orbit(model)
 
 
 @pytest.mark.slow
@@ -190,3 +190,50 @@ def test_bad_orbit_arguments_are_rejected():
         qs.time_average(PAIR, MEASURES, (1.0, 2.0), method="fourier")
     with pytest.raises(ValueError, match="method"):
         qs.time_average(PAIR, MEASURES, (1.0, 2.0), t_transient=5.0)
+
+
+# ----------------------------------------------------------------------------- Lyapunov exponent
+
+
+def test_lyapunov_exponent_of_a_linear_model_is_its_spectral_abscissa():
+    model = qs.CorrelatedBathOscillators(omega=(1.0, 1.2), g=0.1, gamma=0.5, xi=0.3,
+                                         n_th=(0.0, 0.0))
+    expected = np.max(np.linalg.eigvals(np.asarray(model.drift_matrix())).real)
+    result = qs.lyapunov_exponent(model, t_start=10.0, t_end=410.0, renormalize=2.0,
+                                  mean0=jnp.array([1.0, 0.0, 0.5, 0.2]))
+    assert qs.status_names(result.status) == "success"
+    # finite-time estimate: error ~ ln(projection on the slowest mode) / 400
+    np.testing.assert_allclose(result.value, expected, atol=5e-3)
+
+
+@pytest.mark.slow
+def test_lyapunov_exponent_chaos_and_limit_cycle():
+    """E = 320: chaotic, λ ≈ 0.38 over [100, 400]; E = 48 (limit cycle): λ ≈ 0."""
+    chaotic = qs.lyapunov_exponent(dataclasses.replace(PAIR, E=jnp.full(2, 320.0)))
+    assert 0.3 < float(chaotic.value) < 0.5
+    cycle = qs.lyapunov_exponent(PAIR, t_start=500.0, t_end=2000.0)
+    assert abs(float(cycle.value)) < 5e-3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(t_start=np.nan), "t_start"), (dict(t_start=500.0, t_end=400.0), "t_start"),
+     (dict(renormalize=0.0), "renormalize"), (dict(renormalize=0.7), "whole number"),
+     (dict(tangent0=jnp.zeros(8)), "tangent0"), (dict(tangent0=jnp.ones(3)), "tangent0"),
+     (dict(mean0=jnp.ones(3)), "state0")],
+)
+def test_bad_lyapunov_arguments_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        qs.lyapunov_exponent(PAIR, **kwargs)
+
+
+def test_sync_measures_absolute_option():
+    state = qs.GaussianState(jnp.array([0.1, 0.2, 0.3, 0.4, 1.0, -1.0, 0.5, 0.0]),
+                             0.5 * jnp.eye(8) + 0.01)
+    relative = qs.SyncMeasures((1, 3))(0.0, state)["complete_sync"]
+    absolute = qs.SyncMeasures((1, 3), relative=False)(0.0, state)["complete_sync"]
+    np.testing.assert_allclose(absolute, qs.complete_sync(state, 1, 3, relative=False))
+    variance = 1.0 / relative + 0.5 * ((0.3 - 0.5) ** 2 + (0.4 - 0.0) ** 2)
+    np.testing.assert_allclose(absolute, 1.0 / variance, rtol=1e-12)
+    with pytest.raises(ValueError, match="relative"):
+        qs.SyncMeasures((1, 3), relative="no")
