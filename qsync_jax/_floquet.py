@@ -255,6 +255,8 @@ def _orbit_from_state(model, state_s, t_s, options: OrbitOptions, steps0, probe_
     f_s = model.mean_field(t_s, x_s)
     T0, found, probe_steps = _first_return(model, x_s, f_s, options.period_max, probe_config,
                                            options.n_probe)
+    # The guess T0 does not move the fixed point: no derivative flows through it.
+    T0 = jax.lax.stop_gradient(T0)
     x, T, converged, shoot_steps = _shoot((model, x_s, f_s), T0, config, options.max_iter,
                                           options.tol)
     converged = converged & found
