@@ -305,6 +305,13 @@ def _orbit_from_state(model, state_s, t_s, options: OrbitOptions, steps0, probe_
     )
 
 
+def _combine(transient, orbit):
+    """No locked orbit takes precedence (a chaotic mean field also makes the linearized
+    covariance diverge); then a failed transient; then the orbit's own status."""
+    no_orbit = (orbit == Status.no_periodic_orbit) | (orbit == Status.unstable_periodic_orbit)
+    return Status.where(no_orbit | (transient == Status.success), orbit, transient)
+
+
 def _transient(model, state0, t0, t_s, config):
     sol = _solve(model, state0, t0, t_s, config, _save_state)
     state = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
@@ -315,7 +322,7 @@ def _transient(model, state0, t0, t_s, config):
 def _periodic_orbit(model, state0, t0, t_transient, config, options, throw):
     state_s, status, steps = _transient(model, state0, t0, t_transient, config)
     orbit = _orbit_from_state(model, state_s, t_transient, options, steps, config)
-    status = Status.where(status == Status.success, orbit.status, status)
+    status = _combine(status, orbit.status)
     status = mark_nonfinite(status, (orbit.period, orbit.point))
     orbit = eqx.tree_at(lambda o: o.status, orbit, status)
     if throw:
@@ -475,7 +482,7 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
     t_s = jnp.minimum(t_transient, t_a)
     state_s, status, steps = _transient(model, state0, t0, t_s, config)
     orbit = _orbit_from_state(model, state_s, t_s, options, steps, config)
-    status = Status.where(status == Status.success, orbit.status, status)
+    status = _combine(status, orbit.status)
     ok = orbit.status == Status.success
     T = jnp.where(ok, orbit.period, 1.0)
     orbit = eqx.tree_at(lambda o: o.period, orbit, T)
