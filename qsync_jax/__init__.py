@@ -11,6 +11,9 @@ environment variable ``NPROC`` (the size of XLA's CPU thread pool, read when JAX
 from ._devices import use_cpu_devices as use_cpu_devices  # first: sizes the pool (NPROC)
 
 # isort: split
+from ._floquet import OrbitOptions as OrbitOptions
+from ._floquet import PeriodicOrbit as PeriodicOrbit
+from ._floquet import periodic_orbit as periodic_orbit
 from ._gaussian import GaussianState as GaussianState
 from ._gaussian import coherent as coherent
 from ._gaussian import gaussian_discord as gaussian_discord
@@ -30,6 +33,8 @@ from ._gaussian import wigner as wigner
 from ._integrate import SolverConfig as SolverConfig
 from ._integrate import evolve as evolve
 from ._integrate import time_average as time_average
+from ._lyapunov_exponent import LyapunovExponent as LyapunovExponent
+from ._lyapunov_exponent import lyapunov_exponent as lyapunov_exponent
 from ._measures import SyncMeasures as SyncMeasures
 from ._measures import complete_sync as complete_sync
 from ._measures import phase_locking_value as phase_locking_value

@@ -284,6 +284,8 @@ def time_average(
     config: SolverConfig = SolverConfig(),
     throw: bool = True,
     path: str | None = None,
+    method: str = "direct",
+    **floquet_options,
 ) -> TimeAverage:
     r"""Time average $\frac{1}{t_b - t_a}\int_{t_a}^{t_b} \mathrm{fn}(t, \text{state}(t))\,dt$.
 
@@ -300,9 +302,20 @@ def time_average(
 
     **Other arguments:** ``state0``, ``t0``, ``config``, ``throw``, ``path`` as in
     :func:`evolve` (``fn`` receives the model's state type, e.g. a :class:`qsync_jax.RingState`
-    for a ring).
+    for a ring). ``method``: ``"direct"`` (default) integrates the window; ``"floquet"``
+    integrates only the transient and a few periods of the locked limit cycle and obtains the
+    window by Floquet propagation of the covariance (Gaussian models; keywords
+    ``t_transient``, ``options``, ``max_periods``: :func:`qsync_jax._floquet.floquet_time_average`).
     """
     check_arguments(model, config, AbstractModel, fn=fn)
+    if method == "floquet":
+        from ._floquet import floquet_time_average
+
+        return floquet_time_average(model, fn, window, state0=state0, t0=t0, config=config,
+                                    throw=throw, **floquet_options)
+    if method != "direct" or floquet_options:
+        raise ValueError(f"`method` must be 'direct' or 'floquet' (Floquet keywords only with "
+                         f"'floquet'); got {method!r} with {sorted(floquet_options)}.")
     window = _as_real(window, "`window`")
     if jnp.shape(window) != (2,):
         raise ValueError(f"window must be (t_a, t_b); got shape {jnp.shape(window)}.")

@@ -136,7 +136,8 @@ class SyncMeasures(eqx.Module):
     or as ``fn`` to :func:`qsync_jax.time_average` (S̄ = (1/T)∫S dt, integrated with the ODE).
     For P pairs (i, j) the dict holds arrays of shape (P,):
 
-    - ``"complete_sync"``: relative S_c (:func:`complete_sync`);
+    - ``"complete_sync"``: S_c (:func:`complete_sync`), relative (eq. (3), default) or, with
+      ``relative=False``, absolute (eq. (1): the systematic error ⟨q_-⟩² + ⟨p_-⟩² included);
     - ``"phase_sync"``: S_p (:func:`phase_sync`; NaN where a mean field vanishes, e.g. at t = 0
       for a zero initial mean — save from t > 0);
     - with ``correlations=True`` also ``"log_negativity"`` (:func:`qsync_jax.log_negativity`)
@@ -145,7 +146,8 @@ class SyncMeasures(eqx.Module):
 
     **Arguments:** ``pairs``: one pair ``(i, j)`` or a sequence of pairs of mode indices
     (networks: site s has cavity 2s and mechanics 2s + 1); ``correlations``: add the two
-    correlation measures. Both are static: equal instances reuse the compiled solve.
+    correlation measures; ``relative``: which S_c. All are static: equal instances reuse the
+    compiled solve.
 
     Example — S_c and S_p of the two mechanical resonators of a pair, averaged over a window::
 
@@ -156,8 +158,15 @@ class SyncMeasures(eqx.Module):
 
     pairs: tuple[tuple[int, int], ...] = eqx.field(static=True)
     correlations: bool = eqx.field(static=True)
+    relative: bool = eqx.field(static=True)
 
-    def __init__(self, pairs: tuple[int, int] | Sequence[tuple[int, int]], *, correlations=False):
+    def __init__(
+        self,
+        pairs: tuple[int, int] | Sequence[tuple[int, int]],
+        *,
+        correlations=False,
+        relative=True,
+    ):
         pairs = tuple(pairs)
         if len(pairs) == 2 and all(isinstance(k, (int, np.integer)) for k in pairs):
             pairs = (pairs,)
@@ -172,10 +181,15 @@ class SyncMeasures(eqx.Module):
             )
         self.pairs = tuple((int(i), int(j)) for i, j in pairs)
         self.correlations = bool(correlations)
+        if not isinstance(relative, (bool, np.bool_)):
+            raise ValueError(f"`relative` must be True or False; got {relative!r}.")
+        self.relative = bool(relative)
 
     def __call__(self, t, state: GaussianState) -> dict[str, Float[Array, "*batch P"]]:
         measures = {
-            "complete_sync": [complete_sync(state, i, j) for i, j in self.pairs],
+            "complete_sync": [
+                complete_sync(state, i, j, relative=self.relative) for i, j in self.pairs
+            ],
             "phase_sync": [phase_sync(state, i, j) for i, j in self.pairs],
         }
         if self.correlations:

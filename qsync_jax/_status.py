@@ -70,6 +70,17 @@ class Status(eqx.Enumeration, metaclass=_Named):
         "a mean field vanishes, as at t = 0 from a zero mean). Save or average it over times "
         "where it is defined, or leave that measure out."
     )
+    no_periodic_orbit = (
+        "No periodic orbit of the mean field was found near its state after the transient "
+        "(Newton shooting did not converge, or no return within `period_max`): the mean field "
+        "is unlocked (quasi-periodic), chaotic or not oscillating. Check the parameters, or "
+        "increase `t_transient` or `OrbitOptions(period_max=...)`."
+    )
+    unstable_periodic_orbit = (
+        "The periodic orbit found does not attract the trajectory (a Floquet multiplier other "
+        "than the neutral one has modulus >= 1, or the trajectory is still far from it): no "
+        "locked limit cycle. If the transient is slow, increase `t_transient`."
+    )
 
 
 def from_diffrax(result: dfx.RESULTS) -> Status:

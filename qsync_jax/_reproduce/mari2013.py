@@ -34,6 +34,11 @@ def _window(quick):
     return QUICK_WINDOW if quick else WINDOW
 
 
+def _window_label(window):
+    """Every time average is quoted with its window: S̄ keeps drifting (phase diffusion)."""
+    return f"S̄ = (1/T)∫S dt over t ∈ [{window[0]:g}, {window[1]:g}] (1/ω₁)"
+
+
 BATCHED = qs.SolverConfig(solver=qs.Unrolled())
 """Sweeps solve many points at once: Dopri8 with its stages unrolled (same steps, faster)."""
 
@@ -68,6 +73,7 @@ def figure_2a(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Pa
         ax.set_ylabel("synchronization")
         ax.set_ylim(0, None)
         ax.legend(loc="lower right", ncol=3)
+        ax.set_title(_window_label(window), loc="left")
     data = {"t": ts, **series, "time_averages": means}
     return [qplot.save_figure(fig, out / "mari2013_fig2a.png"),
             write_data(out, "mari2013_fig2a", data, {**PAPER, "window": window})]
@@ -82,6 +88,7 @@ def figure_2b(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Pa
         qplot.sweep_lines(ds, "mu", ["complete_sync", "phase_sync", "discord"],
                           labels=["S̄_c", "S̄_p", "D_G"], xlabel="mechanical coupling μ",
                           ylabel="time average", ax=ax)
+        ax.set_title(_window_label(_window(quick)), loc="left")
     params = {**PAPER, "mu": values, "window": _window(quick)}
     return [qplot.save_figure(fig, out / "mari2013_fig2b.png"),
             write_data(out, "mari2013_fig2b", ds, params)]
@@ -96,6 +103,7 @@ def figure_2c(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Pa
         qplot.sweep_lines(ds, "n_th", ["complete_sync", "phase_sync"], labels=["S̄_c", "S̄_p"],
                           xlabel="bath occupation n_b", ylabel="time average", ax=ax)
         ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_title(_window_label(_window(quick)), loc="left")
     params = {**PAPER, "n_th": values, "window": _window(quick)}
     return [qplot.save_figure(fig, out / "mari2013_fig2c.png"),
             write_data(out, "mari2013_fig2c", ds, params)]
@@ -116,7 +124,7 @@ def figure_2d(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Pa
         ax.plot(hs, s_p, "s-", label="S̄_p")
         ax.set_xlabel("lattice distance h")
         ax.set_ylabel("time-averaged synchronization")
-        ax.set_title(f"closed ring of {RING_SITES} sites", loc="left")
+        ax.set_title(f"closed ring of {RING_SITES} sites; {_window_label(window)}", loc="left")
         ax.set_ylim(0, None)
         ax.legend()
     data = {"h": hs, "complete_sync": s_c, "phase_sync": s_p}
@@ -128,7 +136,8 @@ def figure_2d(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Pa
 def _radius_and_sync(t, state):
     mean = state.mean.reshape(-1, 4)
     return {"radius": jnp.hypot(mean[:, 2], mean[:, 3]),
-            "complete_sync": qs.complete_sync(state, 1, 3)}
+            "complete_sync": qs.complete_sync(state, 1, 3),
+            "absolute_sync": qs.complete_sync(state, 1, 3, relative=False)}
 
 
 def footnote_36(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Path]:
@@ -139,21 +148,146 @@ def footnote_36(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.
     traj = qs.evolve(qs.optomechanical_pair(**params), ts, save=_radius_and_sync)
     radius = np.asarray(traj.states["radius"])
     s_c = np.asarray(traj.states["complete_sync"])
+    s_abs = np.asarray(traj.states["absolute_sync"])
     late = ts > 1000.0
     r_mean = float(radius[late].mean())
+    # Time averages of the absolute S_c (eq. (1), means included): the footnote's quantity.
+    absolute = qs.SyncMeasures((1, 3), relative=False)
+    edges = [1000.0, 2000.0, 4000.0] if quick else [1000.0, 2000.0, 4000.0, 8000.0, 16000.0]
+    model = qs.optomechanical_pair(**params)
+    abs_averages = [float(qs.time_average(model, absolute, w).value["complete_sync"][0])
+                    for w in zip(edges[:-1], edges[1:])]
     with qplot.style():
         fig, ax = plt.subplots(figsize=(5.2, 3.4))
-        ax.loglog(ts, s_c, "o-", ms=3, label="S_c(t), linearized (μ = 0)")
+        ax.loglog(ts, s_c, "o-", ms=3, label="relative S_c(t) (eq. (3), fluctuations)")
+        ax.loglog(ts, s_abs, "-", lw=0.6, color="C1", label="absolute S_c(t) (eq. (1), means)")
+        for (a, b), v in zip(zip(edges[:-1], edges[1:]), abs_averages):
+            ax.hlines(v, a, b, color="C1", lw=2.5)
         ax.axhline(r_mean**-2, ls="--", color="C2", label=f"R⁻² (R = {r_mean:.0f})")
         ax.axhline(4e-5, ls=":", color="C3", label="footnote [36]'s value 4×10⁻⁵ (500⁻² = 4×10⁻⁶)")
         ax.set_xlabel("t (1/ω₁)")
         ax.set_ylabel("S_c")
-        ax.legend()
-    data = {"t": ts, "radius": radius, "complete_sync": s_c, "mean_radius_after_t_1000": r_mean,
-            "R_minus_2": r_mean**-2}
+        ax.set_title("bars: absolute S̄_c over windows " + ", ".join(
+            f"[{a:g}, {b:g}]" for a, b in zip(edges[:-1], edges[1:])), loc="left",
+            fontsize="small")
+        ax.legend(fontsize="small")
+    data = {"t": ts, "radius": radius, "complete_sync": s_c, "absolute_sync": s_abs,
+            "absolute_sync_window_averages": {f"{a:g}-{b:g}": v for (a, b), v in
+                                              zip(zip(edges[:-1], edges[1:]), abs_averages)},
+            "mean_radius_after_t_1000": r_mean, "R_minus_2": r_mean**-2}
     return [qplot.save_figure(fig, out / "mari2013_footnote36.png"),
             write_data(out, "mari2013_footnote36", data, params)]
 
 
+def _tangent_leakage(model, orbit, i, j):
+    """Variances of the synchronization errors carried by the phase direction: B_c(s), B_p(s)
+    such that the phase variance σ_θ² adds σ_θ² B(s) to ⟨q₋² + p₋²⟩ and ⟨p'₋²⟩ (the covariance
+    gains σ_θ² f fᵀ along the orbit), at the orbit's quadrature nodes."""
+    u = jax.vmap(lambda x: model.mean_field(0.0, x))(orbit.node_points)
+    tangent = qs.GaussianState(orbit.node_points, u[:, :, None] * u[:, None, :])
+    return 1.0 / qs.complete_sync(tangent, i, j), 0.5 / qs.phase_sync(tangent, i, j)
+
+
+def _phase_variance_rate(orbit):
+    """d Var θ / dt = Zᵀ Q Z / T (θ the phase in units of time)."""
+    z = orbit.phase_response
+    return float(z @ orbit.noise @ z / orbit.period)
+
+
+def _period_average(orbit, values):
+    return float(jnp.sum(orbit.node_weights * values) / orbit.period)
+
+
+def drift_asymptotics(model, i=1, j=3):
+    """Predicted asymptotics of S_c(t), S_p(t) from the orbit's phase diffusion (Floquet data).
+
+    Along the orbit the covariance gains κt·f fᵀ (κ = Zᵀ Q Z / T); hence ⟨q₋² + p₋²⟩ → κt B_c(s)
+    and S_c → ⟨1/B_c⟩/(κt), S_p → ⟨1/(2B_p)⟩/(κt) (period averages ⟨·⟩); the drift of a
+    window average is dS̄_c/dt = −κ ⟨B_c S_c²⟩ (S_c at the nodes of the current period).
+    """
+    orbit = qs.periodic_orbit(model)
+    kappa = _phase_variance_rate(orbit)
+    b_c, b_p = _tangent_leakage(model, orbit, i, j)
+    return orbit, kappa, b_c, b_p, {
+        "period": float(orbit.period),
+        "phase_variance_rate": kappa,
+        "phase_diffusion_D_phi": float(orbit.phase_diffusion),
+        "S_c_times_t_limit": _period_average(orbit, 1.0 / b_c) / kappa,
+        "S_p_times_t_limit": _period_average(orbit, 0.5 / b_p) / kappa,
+        "min_leakage_c": float(b_c.min()), "min_leakage_p": float(b_p.min()),
+    }
+
+
+def _node_states(orbit, t):
+    """Start t_k of the period containing t and the states at its nodes (C_k by C ↦ MCMᵀ + Q)."""
+    k = int((t - float(orbit.t_anchor)) // float(orbit.period))
+    M, Q = np.asarray(orbit.monodromy), np.asarray(orbit.noise)
+    C = np.asarray(orbit.state.cov)
+    for _ in range(k):
+        C = M @ C @ M.T + Q
+    props = np.asarray(orbit.node_propagators)
+    covs = np.einsum("qij,jk,qlk->qil", props, C, props) + np.asarray(orbit.node_noise)
+    t_k = float(orbit.t_anchor) + k * float(orbit.period)
+    return t_k, qs.GaussianState(orbit.node_points, jnp.asarray(covs))
+
+
+def _predicted_laws(orbit, kappa, b_c, b_p, t_ref, ts, i=1, j=3):
+    """S_c, S_p predicted at times ``ts`` from the state at t_ref and the phase diffusion alone:
+    ⟨q₋² + p₋²⟩(s, t) = A_c(s) + κ B_c(s)(t − t_ref), S̄_c = ⟨1/(A_c + κB_c(t − t_ref))⟩ (and
+    likewise S_p with ½/…), plus the drift −κ⟨B_c S_c²⟩ at t_ref."""
+    t_k, states = _node_states(orbit, t_ref)
+    a_c = 1.0 / qs.complete_sync(states, i, j)
+    a_p = 0.5 / qs.phase_sync(states, i, j)
+    dt = jnp.asarray(ts)[:, None] - t_k
+    s_c = jnp.sum(orbit.node_weights / (a_c + kappa * b_c * dt), axis=1) / orbit.period
+    s_p = jnp.sum(orbit.node_weights * 0.5 / (a_p + kappa * b_p * dt), axis=1) / orbit.period
+    drift = -kappa * _period_average(orbit, b_c / a_c**2)
+    return np.asarray(s_c), np.asarray(s_p), drift
+
+
+def figure_drift(out: pathlib.Path, quick: bool, progress: bool) -> list[pathlib.Path]:
+    """S̄_c, S̄_p over consecutive windows up to t ≈ 10⁵ (Floquet window averages), with the
+    asymptotics predicted from the phase diffusion of the locked orbit."""
+    model = qs.optomechanical_pair(**PAPER)
+    measures = qs.SyncMeasures((1, 3))
+    edges = np.geomspace(1000.0, 2e4 if quick else 1e5, 7 if quick else 21)
+    windows = list(zip(edges[:-1], edges[1:]))
+    values = {"complete_sync": [], "phase_sync": []}
+    for window in windows:
+        avg = qs.time_average(model, measures, window, method="floquet")
+        for key in values:
+            values[key].append(float(avg.value[key][0]))
+    orbit, kappa, b_c, b_p, asym = drift_asymptotics(model)
+    mid = np.sqrt(edges[:-1] * edges[1:])
+    fine = np.geomspace(edges[0], edges[-1], 200)
+    first = qs.time_average(model, measures, (1000.0, 2000.0), method="floquet").value
+    second = qs.time_average(model, measures, (2000.0, 3000.0), method="floquet").value
+    asym["measured_drift_S_c_1500_to_2500"] = float(
+        (second["complete_sync"][0] - first["complete_sync"][0]) / 1000.0)
+    law_c, law_p, drift = _predicted_laws(orbit, kappa, b_c, b_p, 1000.0, fine)
+    asym["predicted_drift_S_c_at_2000"] = _predicted_laws(orbit, kappa, b_c, b_p, 2000.0,
+                                                          fine[:1])[2]
+    with qplot.style():
+        fig, ax = plt.subplots(figsize=(5.2, 3.4))
+        ax.loglog(mid, values["complete_sync"], "o", label="S̄_c over [t_k, t_k+1]")
+        ax.loglog(mid, values["phase_sync"], "s", label="S̄_p over [t_k, t_k+1]")
+        ax.loglog(fine, law_c, "-", color="C0", lw=0.8,
+                  label="⟨1/(A_c + κB_c t)⟩ from t = 1000 (phase diffusion)")
+        ax.loglog(fine, law_p, "-", color="C1", lw=0.8, label="same for S_p")
+        ax.loglog(fine, asym["S_c_times_t_limit"] / fine, "--", color="C0",
+                  label=f"asymptote {asym['S_c_times_t_limit']:.0f}/t")
+        ax.loglog(fine, asym["S_p_times_t_limit"] / fine, ":", color="C1",
+                  label=f"asymptote {asym['S_p_times_t_limit']:.0f}/t")
+        ax.set_ylim(0.03, 0.4)
+        ax.set_xlabel("window centre t (1/ω₁), windows [t_k, t_k+1] geometric")
+        ax.set_ylabel("window average")
+        ax.set_title(f"Fig. 2(a) parameters; windows {edges[0]:g} … {edges[-1]:g}", loc="left")
+        ax.legend(fontsize="small")
+    data = {"windows": windows, **values, "asymptotics": asym, "t_law": fine,
+            "S_c_law_from_t_1000": law_c, "S_p_law_from_t_1000": law_p}
+    return [qplot.save_figure(fig, out / "mari2013_drift.png"),
+            write_data(out, "mari2013_drift", data, PAPER)]
+
+
 FIGURES = {"2a": figure_2a, "2b": figure_2b, "2c": figure_2c, "2d": figure_2d,
-           "36": footnote_36}
+           "36": footnote_36, "drift": figure_drift}

@@ -1,0 +1,239 @@
+"""Periodic orbits, Floquet data, phase diffusion and Floquet window averages.
+
+References: the monodromy by central finite differences of the direct integrator's flow
+(`qs.evolve`), the covariance of a direct solve along the orbit, the direct window average
+(`qs.time_average`), finite-difference gradients.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import qsync_jax as qs
+
+PAPER = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
+PAIR = qs.optomechanical_pair(**PAPER)
+MEASURES = qs.SyncMeasures((1, 3))
+
+
+@pytest.fixture(scope="module")
+def orbit():
+    return qs.periodic_orbit(PAIR)
+
+
+def test_orbit_is_periodic_and_locked(orbit):
+    assert qs.status_names(orbit.status) == "success"
+    T = float(orbit.period)
+    assert 6.3 < T < 6.6  # locked at ≈ 0.976, the optical spring included
+    x_T = qs.evolve(PAIR, jnp.array([T]), state0=qs.GaussianState(orbit.point, orbit.state.cov),
+                    config=qs.SolverConfig(rtol=1e-11, atol=1e-11)).states.mean[0]
+    assert np.linalg.norm(x_T - orbit.point) < 1e-7 * np.linalg.norm(orbit.point)
+    mult = np.asarray(orbit.multipliers)
+    assert abs(mult[0] - 1) < 1e-6 and np.all(np.abs(mult[1:]) < 1)
+
+
+def test_multipliers_match_finite_difference_monodromy(orbit):
+    """Eigenvalues of ∂φ_T/∂u by central differences of the direct integrator's flow."""
+    T, x = orbit.period, orbit.point
+    cov = orbit.state.cov
+    config = qs.SolverConfig(rtol=1e-12, atol=1e-12)
+    h = 1e-3
+
+    def flow(x0):
+        return qs.evolve(PAIR, jnp.array([T]), state0=qs.GaussianState(x0, cov),
+                         config=config).states.mean[0]
+
+    eye = jnp.eye(x.shape[0])
+    M = (jax.vmap(flow)(x + h * eye) - jax.vmap(flow)(x - h * eye)).T / (2 * h)
+    np.testing.assert_allclose(M, orbit.monodromy, atol=1e-6 * np.abs(M).max())
+    fd = np.linalg.eigvals(np.asarray(M))
+    for lam in np.asarray(orbit.multipliers):
+        assert np.min(np.abs(fd - lam)) < 1e-5
+    f = PAIR.mean_field(0.0, x)
+    np.testing.assert_allclose(orbit.monodromy @ f, f, rtol=1e-6)
+    np.testing.assert_allclose(orbit.phase_response @ f, 1.0, rtol=1e-12)
+
+
+def test_phase_diffusion_matches_direct_variance_growth(orbit):
+    """Zᵀ C Z of a direct covariance solve grows by Zᵀ Q Z per period (Var θ = rate · t)."""
+    T, Z = float(orbit.period), np.asarray(orbit.phase_response)
+    ts = orbit.t_anchor + T * jnp.array([50.0, 150.0])
+    traj = qs.evolve(PAIR, ts, state0=qs.GaussianState(orbit.point, orbit.state.cov),
+                     t0=float(orbit.t_anchor))
+    var = np.einsum("i,kij,j->k", Z, np.asarray(traj.states.cov), Z)
+    rate = (var[1] - var[0]) / (100 * T)
+    D_phi = 0.5 * (2 * np.pi / T) ** 2 * rate
+    np.testing.assert_allclose(D_phi, orbit.phase_diffusion, rtol=1e-4)
+    # the recurrence itself: Zᵀ Q Z per period
+    np.testing.assert_allclose(rate * T, Z @ np.asarray(orbit.noise) @ Z, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mu", [0.1])
+def test_unlocked_pair_has_no_orbit(mu):
+    model = dataclasses.replace(PAIR, mu=jnp.asarray(mu))
+    orbit = qs.periodic_orbit(model, throw=False)
+    assert qs.status_names(orbit.status) in ("no_periodic_orbit", "unstable_periodic_orbit")
+    assert np.isnan(orbit.period) and np.all(np.isnan(orbit.multipliers))
+
+
+@pytest.mark.slow
+def test_chaotic_pair_has_no_orbit():
+    """E = 320 in eq. (9) units: chaotic mean field (positive Lyapunov exponent)."""
+    model = dataclasses.replace(PAIR, E=jnp.full(2, 320.0))
+    orbit = qs.periodic_orbit(model, throw=False)
+    assert qs.status_names(orbit.status) in ("no_periodic_orbit", "unstable_periodic_orbit")
+    avg = qs.time_average(model, MEASURES, (1000.0, 1100.0), method="floquet", throw=False)
+    assert qs.status_names(avg.status) != "success"
+    assert np.all(np.isnan(avg.value["complete_sync"]))
+    with pytest.raises(Exception, match="periodic orbit"):
+        qs.periodic_orbit(model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "window", [(1000.0, 2000.0), (2000.0, 4000.0), (1001.3, 1003.0), (700.0, 737.0)]
+)
+def test_window_average_matches_direct_solve(window):
+    direct = qs.time_average(PAIR, MEASURES, window)
+    floquet = qs.time_average(PAIR, MEASURES, window, method="floquet")
+    for key in ("complete_sync", "phase_sync"):
+        np.testing.assert_allclose(floquet.value[key], direct.value[key], rtol=1e-6)
+    np.testing.assert_allclose(floquet.state.cov, direct.state.cov, rtol=1e-5,
+                               atol=1e-5 * np.abs(direct.state.cov).max())
+
+
+@pytest.mark.slow
+def test_window_average_of_a_small_ring():
+    ring = qs.optomechanical_ring(3, **{**PAPER, "omega": 1.0, "mu": 0.02})
+    measures = qs.SyncMeasures([(1, 3), (1, 5)])
+    window = (800.0, 1200.0)
+    direct = qs.time_average(ring, measures, window, path="dense")
+    floquet = qs.time_average(ring, measures, window, method="floquet")
+    for key in ("complete_sync", "phase_sync"):
+        np.testing.assert_allclose(floquet.value[key], direct.value[key], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_floquet_average_under_vmap_gives_status_per_point():
+    models = jax.vmap(lambda mu: dataclasses.replace(PAIR, mu=mu))(jnp.array([0.02, 0.1]))
+
+    def average(model):
+        return qs.time_average(model, MEASURES, (600.0, 700.0), method="floquet", throw=False)
+
+    out = jax.vmap(average)(models)
+    names = qs.status_names(out.status)
+    assert names[0] == "success" and names[1] != "success"
+    single = qs.time_average(PAIR, MEASURES, (600.0, 700.0), method="floquet")
+    np.testing.assert_allclose(out.value["complete_sync"][0], single.value["complete_sync"],
+                               rtol=1e-10)
+    assert np.isnan(out.value["complete_sync"][1]).all()
+
+
+@pytest.mark.slow
+def test_gradients_match_finite_differences():
+    """d/dμ of the period (implicit function theorem) and of a Floquet window average."""
+
+    def period(mu):
+        model = dataclasses.replace(PAIR, mu=mu)
+        return qs.periodic_orbit(model, t_transient=600.0).period
+
+    def average(mu):
+        model = dataclasses.replace(PAIR, mu=mu)
+        avg = qs.time_average(model, MEASURES, (600.0, 700.0), method="floquet",
+                              t_transient=600.0)
+        return avg.value["complete_sync"][0]
+
+    mu, h = jnp.asarray(0.02), 1e-5
+    for f, rtol in ((period, 1e-5), (average, 1e-4)):
+        grad = jax.grad(f)(mu)
+        fd = (f(mu + h) - f(mu - h)) / (2 * h)
+        np.testing.assert_allclose(grad, fd, rtol=rtol)
+
+
+# ----------------------------------------------------------------------------- hostile input
+
+
+@pytest.mark.parametrize(
+    "window, match",
+    [((2000.0, 1000.0), "increasing"), ((np.nan, 10.0), "finite"), ((1.0, 2.0, 3.0), "window"),
+     ((-5.0, 10.0), "t0")],
+)
+def test_bad_windows_are_rejected(window, match):
+    with pytest.raises(ValueError, match=match):
+        qs.time_average(PAIR, MEASURES, window, method="floquet")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(t_transient=np.nan), "t_transient"), (dict(t_transient=-1.0), "t_transient"),
+     (dict(t_transient=jnp.ones(2)), "t_transient"),
+     (dict(options=qs.OrbitOptions(period_max=-1.0)), "period_max"),
+     (dict(options=qs.OrbitOptions(panels=0)), "panels"), (dict(options=3), "OrbitOptions"),
+     (dict(max_periods=0), "max_periods")],
+)
+def test_bad_floquet_options_are_rejected(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        qs.time_average(PAIR, MEASURES, (1000.0, 2000.0), method="floquet", **kwargs)
+
+
+def test_bad_orbit_arguments_are_rejected():
+    with pytest.raises(ValueError, match="t_transient"):
+        qs.periodic_orbit(PAIR, t_transient=np.inf)
+    with pytest.raises(TypeError, match="model"):
+        qs.periodic_orbit("pair")
+    with pytest.raises(ValueError, match="state0"):
+        qs.periodic_orbit(PAIR, state0=qs.vacuum(3))
+    with pytest.raises(ValueError, match="method"):
+        qs.time_average(PAIR, MEASURES, (1.0, 2.0), method="fourier")
+    with pytest.raises(ValueError, match="method"):
+        qs.time_average(PAIR, MEASURES, (1.0, 2.0), t_transient=5.0)
+
+
+# ----------------------------------------------------------------------------- Lyapunov exponent
+
+
+def test_lyapunov_exponent_of_a_linear_model_is_its_spectral_abscissa():
+    model = qs.CorrelatedBathOscillators(omega=(1.0, 1.2), g=0.1, gamma=0.5, xi=0.3,
+                                         n_th=(0.0, 0.0))
+    expected = np.max(np.linalg.eigvals(np.asarray(model.drift_matrix())).real)
+    result = qs.lyapunov_exponent(model, t_start=10.0, t_end=410.0, renormalize=2.0,
+                                  mean0=jnp.array([1.0, 0.0, 0.5, 0.2]))
+    assert qs.status_names(result.status) == "success"
+    # finite-time estimate: error ~ ln(projection on the slowest mode) / 400
+    np.testing.assert_allclose(result.value, expected, atol=5e-3)
+
+
+@pytest.mark.slow
+def test_lyapunov_exponent_chaos_and_limit_cycle():
+    """E = 320: chaotic, λ ≈ 0.38 over [100, 400]; E = 48 (limit cycle): λ ≈ 0."""
+    chaotic = qs.lyapunov_exponent(dataclasses.replace(PAIR, E=jnp.full(2, 320.0)))
+    assert 0.3 < float(chaotic.value) < 0.5
+    cycle = qs.lyapunov_exponent(PAIR, t_start=500.0, t_end=2000.0)
+    assert abs(float(cycle.value)) < 5e-3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(t_start=np.nan), "t_start"), (dict(t_start=500.0, t_end=400.0), "t_start"),
+     (dict(renormalize=0.0), "renormalize"), (dict(renormalize=0.7), "whole number"),
+     (dict(tangent0=jnp.zeros(8)), "tangent0"), (dict(tangent0=jnp.ones(3)), "tangent0"),
+     (dict(mean0=jnp.ones(3)), "state0")],
+)
+def test_bad_lyapunov_arguments_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        qs.lyapunov_exponent(PAIR, **kwargs)
+
+
+def test_sync_measures_absolute_option():
+    state = qs.GaussianState(jnp.array([0.1, 0.2, 0.3, 0.4, 1.0, -1.0, 0.5, 0.0]),
+                             0.5 * jnp.eye(8) + 0.01)
+    relative = qs.SyncMeasures((1, 3))(0.0, state)["complete_sync"]
+    absolute = qs.SyncMeasures((1, 3), relative=False)(0.0, state)["complete_sync"]
+    np.testing.assert_allclose(absolute, qs.complete_sync(state, 1, 3, relative=False))
+    variance = 1.0 / relative + 0.5 * ((0.3 - 0.5) ** 2 + (0.4 - 0.0) ** 2)
+    np.testing.assert_allclose(absolute, 1.0 / variance, rtol=1e-12)
+    with pytest.raises(ValueError, match="relative"):
+        qs.SyncMeasures((1, 3), relative="no")
