@@ -31,7 +31,7 @@ bench: $(STAMP)
 # The site, into build/site; warnings are errors; offline (notebooks are executed at reduced
 # size and cached in build/docs-notebooks).
 docs: $(VENV)/.installed-docs-$(CKSUM)
-	$(BIN)/python -m mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/python -m mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,7 +1,8 @@
 """notebooks/*.md: every notebook in notebooks/, executed at reduced size, with its outputs.
 
 The notebooks are stored without outputs. Here each runs as the tests run it
-(``QSYNC_NOTEBOOK_QUICK=1``, Agg backend, a kernel on this interpreter) and becomes a Markdown
+(``QSYNC_NOTEBOOK_QUICK=1``, a kernel on this interpreter), with matplotlib's inline backend so
+that figures become outputs, and becomes a Markdown
 page: markdown cells as they are, code cells as Python blocks, text outputs as text blocks,
 figures as PNG files. Executed notebooks are cached in ``build/docs-notebooks/`` under a hash of
 the notebook and of the library's source, so a rebuild reruns only what changed. A notebook that
@@ -40,7 +41,8 @@ def _executed(path: pathlib.Path, library: bytes) -> nbformat.NotebookNode:
         return nbformat.read(cached, as_version=4)
     print(f"docs: executing {path.name} (QSYNC_NOTEBOOK_QUICK=1)", file=sys.stderr)
     nb = nbformat.read(path, as_version=4)
-    env = {**os.environ, "QSYNC_NOTEBOOK_QUICK": "1", "MPLBACKEND": "Agg"}
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # inline figures
+    env["QSYNC_NOTEBOOK_QUICK"] = "1"
     with tempfile.TemporaryDirectory() as cwd:
         client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
                                          resources={"metadata": {"path": cwd}})
