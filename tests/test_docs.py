@@ -45,7 +45,9 @@ def _param(path: pathlib.Path):
 
 
 def test_block_extraction():
-    text = "a\n```python\nx = 1\n```\n<!-- skip: next -->\n```python\nraise\n```\n```bash\nls\n```\n"
+    text = ("a\n```python\nx = 1\n```\n"
+            "<!-- skip: next -->\n```python\nraise\n```\n"
+            "```bash\nls\n```\n")
     assert python_blocks(text) == [(3, "x = 1\n")]
 
 

@@ -22,7 +22,8 @@ import nbclient
 import nbformat
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"), key=lambda p: (p.stem != "quickstart", p.stem))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"),
+                   key=lambda p: (p.stem != "quickstart", p.stem))  # the quickstart first
 CACHE = ROOT / "build" / "docs-notebooks"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -80,9 +81,9 @@ def _markdown(stem: str, nb: nbformat.NotebookNode) -> tuple[str, str]:
                     lines += [f"![Figure {n_figures}]({name})", ""]
                 elif "text/plain" in out.get("data", {}):
                     lines += _fence(ANSI.sub("", out.data["text/plain"]), "text")
-    note = (f"!!! note \"Executed at reduced size\"\n    `notebooks/{stem}.ipynb`, run for this page"
-            " with `QSYNC_NOTEBOOK_QUICK=1` (shorter runs, coarser grids, same code). Open it in"
-            " Jupyter for the full-size run.\n")
+    note = (f"!!! note \"Executed at reduced size\"\n    `notebooks/{stem}.ipynb`, run for this"
+            " page with `QSYNC_NOTEBOOK_QUICK=1` (shorter runs, coarser grids, same code). Open"
+            " it in Jupyter for the full-size run.\n")
     if lines and lines[0].startswith("# "):
         return title, "\n".join([lines[0], "", note, *lines[1:]])
     return title, "\n".join([f"# {title}", "", note, *lines])
