@@ -2,19 +2,21 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CKSUM := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-test-$(CKSUM)
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-all bench docs lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[test]"
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+# One stamp per extra (test, plot, docs), renewed when pyproject.toml changes.
+$(VENV)/.installed-%-$(CKSUM): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[$*]"
+	rm -f $(VENV)/.installed-$*-* && touch $@
 
-demo: $(STAMP)
+demo: $(VENV)/.installed-plot-$(CKSUM)
 	$(BIN)/qsync reproduce all --quick --out figures
 
 test: $(STAMP)
@@ -25,6 +27,11 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The site, into build/site; warnings are errors; offline (notebooks are executed at reduced
+# size and cached in build/docs-notebooks).
+docs: $(VENV)/.installed-docs-$(CKSUM)
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/python -m mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

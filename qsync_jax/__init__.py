@@ -8,6 +8,8 @@ environment variable ``NPROC`` (the size of XLA's CPU thread pool, read when JAX
 (:mod:`qsync_jax._devices`).
 """
 
+__version__ = "0.1.0"
+
 from ._devices import use_cpu_devices as use_cpu_devices  # first: sizes the pool (NPROC)
 
 # isort: split
@@ -69,6 +71,10 @@ from ._steady_state import solve_lyapunov as solve_lyapunov
 from ._steady_state import solve_steady_state as solve_steady_state
 from ._steady_state import steady_state as steady_state
 from ._sweep import sweep as sweep
+
+# The public API: every name imported above (a new `from ._x import Name as Name` is public, and
+# documented in the API reference, without further edits).
+__all__ = sorted(name for name in dir() if not name.startswith("_"))
 
 
 def __getattr__(name):

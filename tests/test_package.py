@@ -1,0 +1,46 @@
+"""The package's public surface and metadata: ``__all__``, ``__version__``, license, citation."""
+
+import inspect
+import pathlib
+import re
+import tomllib
+
+import qsync_jax as qs
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_all_lists_every_public_name_once_and_only_names_of_the_package():
+    public = {name for name in vars(qs) if not name.startswith("_")}
+    assert sorted(qs.__all__) == sorted(public) == qs.__all__
+    foreign = [n for n in qs.__all__
+               if not getattr(getattr(qs, n), "__module__", "").startswith("qsync_jax.")]
+    assert not foreign, f"qsync_jax exports names defined elsewhere: {foreign}"
+
+
+def test_every_public_name_has_a_docstring():
+    # The API reference is generated from these docstrings.
+    missing = [n for n in qs.__all__ if not (inspect.getdoc(getattr(qs, n)) or "").strip()]
+    assert not missing, f"public names without a docstring: {missing}"
+
+
+def test_version_is_single_sourced_and_matches_the_citation():
+    assert re.fullmatch(r"\d+\.\d+\.\d+([ab]|rc|\.dev|\.post)?\d*", qs.__version__)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["hatch"]["version"]["path"] == "qsync_jax/__init__.py"
+    citation = (ROOT / "CITATION.cff").read_text()
+    assert re.search(rf"^version: {re.escape(qs.__version__)}$", citation, re.MULTILINE)
+    assert f"## [{qs.__version__}]" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_license_file_matches_the_declared_license():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "Apache-2.0"
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "license: Apache-2.0" in (ROOT / "CITATION.cff").read_text()
+
+
+def test_package_is_typed():
+    assert (ROOT / "qsync_jax" / "py.typed").exists()
