@@ -305,7 +305,7 @@ def _observables(u, save: WignerSave):
         angle = jnp.arctan2(sin, cos)
         b = jnp.floor((angle + jnp.pi) / (2 * jnp.pi) * save.phase_bins).astype(jnp.int32)
         b = jnp.clip(b, 0, save.phase_bins - 1)
-        onehot = b[..., None] == jnp.arange(save.phase_bins)
+        onehot = b[..., None] == jnp.arange(save.phase_bins, dtype=jnp.int32)
         out.append(onehot.astype(u.dtype).reshape(u.shape[0], -1))
     return jnp.concatenate(out, axis=-1)
 
@@ -411,7 +411,7 @@ def _jackknife(groups: _Moments, save: WignerSave):
     def stderr(name, full, replicas):
         d = replicas - full
         if name == "phase_difference":
-            d = jnp.angle(jnp.exp(1j * d))
+            d = jnp.arctan2(jnp.sin(d), jnp.cos(d))
         d = d - jnp.mean(d, 0)
         return jnp.sqrt((g - 1) / g * jnp.sum(d**2, 0))
 
