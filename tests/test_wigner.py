@@ -320,7 +320,10 @@ def test_fig2a_covariance_after_locking_matches_linearization():
     iu = np.triu_indices(4)
     pick = lambda c: np.asarray(c)[:, mech[:, None], mech[None, :]][:, iu[0], iu[1]]  # noqa
     assert_within(pick(ens.cov), pick(ens.cov_stderr), pick(ref.states.cov), k=5.0)
-    assert_within(ens.mean[:, mech], ens.mean_stderr[:, mech] + 1e-3, ref.states.mean[:, mech])
+    # The means differ at first order in the fluctuations (the back-action √2 g ⟨δa†δa⟩ on ṗ_b,
+    # which linearization drops): ≈ 0.1 over the window, against R ≈ 500.
+    radius = float(np.hypot(*np.asarray(state0.mean[2:4])))
+    assert np.max(np.abs(ens.mean[:, mech] - ref.states.mean[:, mech])) < 1e-3 * radius
 
 
 def test_result_protocol(bath_runs):
