@@ -13,7 +13,9 @@ Side by side, in one process and one JSON file (``benchmarks/results/``):
   (N, 8) array of trajectories, ``numpy.random.Generator.standard_normal`` increments, the same
   saves (``mean``/``cov`` of the ensemble at each save time);
 - throughput in trajectory·steps per second, by wall time and per core (by CPU time: robust to
-  other processes sharing the cores), and the ratios.
+  other processes sharing the cores), and the ratios;
+- the CPU cost of one Gaussian number in each (``jax.random.normal`` in float64, NumPy's
+  ``standard_normal``): a step draws 2n = 8 of them per trajectory, which dominates its cost.
 
 Usage: ``python benchmarks/bench_wigner.py [--trajectories 8192] [--steps 2000] [--dt 0.01]``
 """
@@ -84,6 +86,17 @@ def numpy_run(n, steps, dt, saves):
     return np.array(means), np.array(covs)
 
 
+def rng_costs(count=2_000_000):
+    """CPU ns per Gaussian number: ``jax.random.normal`` (float64, the increments of
+    ``wigner_ensemble``) against NumPy's ``standard_normal``; the noise dominates a step."""
+    normal = jax.jit(lambda k: jax.random.normal(k, (count,), jnp.float64))
+    jax.block_until_ready(normal(jax.random.key(0)))
+    _, _, jax_cpu = timed(lambda: jax.block_until_ready(normal(jax.random.key(1))))
+    rng = np.random.default_rng(0)
+    _, _, np_cpu = timed(lambda: rng.standard_normal(count))
+    return {"jax_float64_ns": 1e9 * jax_cpu / count, "numpy_ns": 1e9 * np_cpu / count}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trajectories", type=int, default=8192)
@@ -98,6 +111,7 @@ def main():
 
     jax_times = jax_run(n, steps, args.dt, args.saves, args.repeats)
     (_, np_wall, np_cpu) = timed(lambda: numpy_run(n, steps, args.dt, args.saves))
+    rng = rng_costs()
     rates = {
         "jax_wall": work / jax_times["wall_s"], "jax_per_core": work / jax_times["cpu_s"],
         "numpy_wall": work / np_wall, "numpy_per_core": work / np_cpu,
@@ -110,6 +124,7 @@ def main():
         "jax": jax_times,
         "numpy": {"wall_s": np_wall, "cpu_s": np_cpu},
         "trajectory_steps_per_s": rates,
+        "cpu_ns_per_gaussian_number": rng,
         "speedup_wall": rates["jax_wall"] / rates["numpy_wall"],
         "speedup_per_core": rates["jax_per_core"] / rates["numpy_per_core"],
         "note": "qsync_jax: stochastic Heun (2 drift evaluations per step); NumPy: "
@@ -117,6 +132,7 @@ def main():
     }
     for k, v in rates.items():
         print(f"{k:>16}: {v:.3e} trajectory·steps/s")
+    print(f"Gaussian numbers: JAX {rng['jax_float64_ns']:.1f} ns, NumPy {rng['numpy_ns']:.1f} ns")
     print(f"speed-up: wall {report['speedup_wall']:.2f}×, per core "
           f"{report['speedup_per_core']:.2f}×; compile {jax_times['compile_s']:.1f} s")
     write_report("bench_wigner", report, None if args.output is None else Path(args.output))

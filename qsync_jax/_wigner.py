@@ -512,7 +512,9 @@ def wigner_ensemble(
     - ``throw``: raise if a trajectory became non-finite (default); with ``throw=False`` the
       result has ``status`` ``diverged`` and NaN estimates instead.
 
-    Raises ``ValueError`` before any work for bad arguments (naming them).
+    Raises ``ValueError`` before any work for bad arguments (naming them). The function runs
+    its own loop over chunks on the host: call it directly, not under ``jit``/``vmap`` or inside
+    :func:`qsync_jax.sweep` (loop over parameter values instead; each chunk is already batched).
     """
     ts = jnp.asarray(ts)
     _check_times("ts", ts, t0)
