@@ -9,11 +9,13 @@ Side by side, in one process and one JSON file (``benchmarks/results/``):
 - qsync_jax: ``qs.wigner_ensemble`` (stochastic Heun, two drift evaluations per step, streamed
   jackknife statistics): compile time (first call minus a warm call) apart from run time (best of
   ``--repeats`` warm calls), wall and CPU time;
-- NumPy: the loop a user would write — Euler–Maruyama (one drift evaluation per step) over a
-  (N, 8) array of trajectories, ``numpy.random.Generator.standard_normal`` increments, the same
-  saves (``mean``/``cov`` of the ensemble at each save time);
-- throughput in trajectory·steps per second, by wall time and per core (by CPU time: robust to
-  other processes sharing the cores), and the ratios;
+- NumPy: the loops a user would write over a (N, 8) array of trajectories, with
+  ``numpy.random.Generator.standard_normal`` increments and the same saves (``mean``/``cov`` of
+  the ensemble at each save time): Euler–Maruyama (one drift evaluation per step) and the same
+  scheme as qsync_jax, stochastic Heun (two);
+- throughput in trajectory·steps per second and ns per trajectory·step, by wall time and per
+  core (by CPU time: robust to other processes sharing the cores), and the ratios; every timing
+  is the best of ``--repeats`` runs;
 - the CPU cost of one Gaussian number in each (``jax.random.normal`` in float64, NumPy's
   ``standard_normal``): a step draws 2n = 8 of them per trajectory, which dominates its cost.
 
@@ -52,12 +54,13 @@ def jax_run(n, steps, dt, saves, repeats):
 
     _, first, _ = timed(run)
     runs = [timed(run) for _ in range(repeats)]
-    _, wall, cpu = min(runs, key=lambda r: r[1])
+    wall, cpu = min(r[1] for r in runs), min(r[2] for r in runs)
     return {"first_call_s": first, "compile_s": first - wall, "wall_s": wall, "cpu_s": cpu}
 
 
 def numpy_drift(u, p):
-    """The mean field of the pair (qsync_jax._models.optomechanics docstring), by hand."""
+    """The Weyl-ordered drift F = f − ∇²f/4 of the pair (qsync_jax._models.optomechanics
+    docstring), by hand."""
     out = np.empty_like(u)
     s2 = np.sqrt(2.0)
     for j, other in ((0, 1), (1, 0)):
@@ -67,11 +70,11 @@ def numpy_drift(u, p):
         out[:, 4 * j + 1] = -p["kappa"] * pa + big * xa
         out[:, 4 * j + 2] = -p["gamma"] * xb + p["omega"][j] * pb - p["mu"] * u[:, 4 * other + 3]
         out[:, 4 * j + 3] = (-p["gamma"] * pb - p["omega"][j] * xb + p["mu"] * u[:, 4 * other + 2]
-                             + p["g"] * (xa**2 + pa**2) / s2)
+                             + p["g"] * (xa**2 + pa**2 - 1.0) / s2)
     return out
 
 
-def numpy_run(n, steps, dt, saves):
+def numpy_run(n, steps, dt, saves, heun):
     p = dict(PARAMS)
     rng = np.random.default_rng(0)
     sigma = np.sqrt(dt * np.array([p["kappa"], p["kappa"], p["gamma"], p["gamma"]] * 2))
@@ -79,11 +82,20 @@ def numpy_run(n, steps, dt, saves):
     means, covs = [], []
     every = steps // saves
     for s in range(1, steps + 1):
-        u = u + numpy_drift(u, p) * dt + sigma * rng.standard_normal((n, 8))
+        noise = sigma * rng.standard_normal((n, 8))
+        f0 = numpy_drift(u, p)
+        if heun:
+            f0 = 0.5 * (f0 + numpy_drift(u + f0 * dt + noise, p))
+        u = u + f0 * dt + noise
         if s % every == 0:
             means.append(u.mean(0))
             covs.append(np.cov(u.T))
     return np.array(means), np.array(covs)
+
+
+def numpy_times(n, steps, dt, saves, heun, repeats):
+    runs = [timed(lambda: numpy_run(n, steps, dt, saves, heun)) for _ in range(repeats)]
+    return {"wall_s": min(r[1] for r in runs), "cpu_s": min(r[2] for r in runs)}
 
 
 def rng_costs(count=2_000_000):
@@ -110,31 +122,36 @@ def main():
     work = n * steps
 
     jax_times = jax_run(n, steps, args.dt, args.saves, args.repeats)
-    (_, np_wall, np_cpu) = timed(lambda: numpy_run(n, steps, args.dt, args.saves))
+    numpy = {scheme: numpy_times(n, steps, args.dt, args.saves, scheme == "heun", args.repeats)
+             for scheme in ("euler_maruyama", "heun")}
     rng = rng_costs()
-    rates = {
-        "jax_wall": work / jax_times["wall_s"], "jax_per_core": work / jax_times["cpu_s"],
-        "numpy_wall": work / np_wall, "numpy_per_core": work / np_cpu,
-    }
+    runs = {"jax": jax_times} | {f"numpy_{k}": v for k, v in numpy.items()}
+    rates = {f"{k}_{how}": work / v[f"{time}_s"] for k, v in runs.items()
+             for how, time in (("wall", "wall"), ("per_core", "cpu"))}
+    ns = {k: 1e9 / v for k, v in rates.items()}
+    speedup = {f"vs_{k}_{how}": rates[f"jax_{how}"] / rates[f"{k}_{how}"]
+               for k in runs if k != "jax" for how in ("wall", "per_core")}
     report = {
         "benchmark": "bench_wigner",
         "metadata": metadata(),
         "parameters": {**PARAMS, "trajectories": n, "steps": steps, "dt": args.dt,
-                       "saves": args.saves, "jax_devices": len(jax.devices())},
+                       "saves": args.saves, "repeats": args.repeats,
+                       "jax_devices": len(jax.devices())},
         "jax": jax_times,
-        "numpy": {"wall_s": np_wall, "cpu_s": np_cpu},
+        "numpy": numpy,
         "trajectory_steps_per_s": rates,
+        "ns_per_trajectory_step": ns,
         "cpu_ns_per_gaussian_number": rng,
-        "speedup_wall": rates["jax_wall"] / rates["numpy_wall"],
-        "speedup_per_core": rates["jax_per_core"] / rates["numpy_per_core"],
+        "speedup": speedup,
         "note": "qsync_jax: stochastic Heun (2 drift evaluations per step); NumPy: "
-                "Euler–Maruyama (1 per step), same dt.",
+                "Euler–Maruyama (1 per step) and stochastic Heun (2), same dt.",
     }
-    for k, v in rates.items():
-        print(f"{k:>16}: {v:.3e} trajectory·steps/s")
+    for k, v in ns.items():
+        print(f"{k:>28}: {v:7.1f} ns per trajectory·step")
     print(f"Gaussian numbers: JAX {rng['jax_float64_ns']:.1f} ns, NumPy {rng['numpy_ns']:.1f} ns")
-    print(f"speed-up: wall {report['speedup_wall']:.2f}×, per core "
-          f"{report['speedup_per_core']:.2f}×; compile {jax_times['compile_s']:.1f} s")
+    for k, v in speedup.items():
+        print(f"speed-up {k}: {v:.2f}×")
+    print(f"compile {jax_times['compile_s']:.1f} s")
     write_report("bench_wigner", report, None if args.output is None else Path(args.output))
 
 

@@ -31,9 +31,12 @@ delete-one-group jackknife, for every quantity alike (means, covariances, S_c, S
 statistics). Memory is O(T · G · (2n)²), whatever the number of trajectories.
 
 **Randomness.** Trajectory k draws its initial sample and its increments from
-``jax.random.fold_in(key, k)`` (increment of step s: one more ``fold_in(·, s)``): no two
-trajectories share noise, and the result depends on ``key`` and ``n_trajectories`` only — not on
-``chunk_size``, ``devices`` or the number of devices (up to the order of floating-point sums).
+``jax.random.fold_in(key, k)``; its increments come in blocks of K = ``_NOISE_BLOCK`` steps,
+block b (steps bK … bK + K − 1) from one ``jax.random.normal`` call of shape (K, 2n) on one more
+``fold_in(·, b)``, so the generator runs on large arrays rather than once per step. No two
+trajectories share noise, and the result depends on ``key`` and ``n_trajectories`` only — not
+on ``chunk_size``, ``devices`` or the number of devices (up to the order of floating-point
+sums).
 """
 
 from collections.abc import Sequence
@@ -59,6 +62,8 @@ _AXIS = "trajectories"
 _PER_DEVICE = {"cpu": 4096}
 """Default trajectories per device and chunk on CPUs; accelerators get ``_PER_ACCELERATOR``."""
 _PER_ACCELERATOR = 65536
+_NOISE_BLOCK = 16
+"""Steps whose increments one ``jax.random.normal`` call draws (part of the random stream)."""
 _GRID_TOL = 1e-6
 """Save times must lie within this many steps of the grid t0 + k·dt."""
 
@@ -235,11 +240,10 @@ def _check_model(model, t0, mean0) -> Array:
     return _sqrt_psd(D, "model.diffusion")
 
 
-def _heun(drift, B, dt):
-    """One stochastic Heun step of every trajectory: (u, t, dW) -> u'."""
+def _heun(drift, dt):
+    """One stochastic Heun step of every trajectory: (u, t, noise = BΔW) -> u'."""
 
-    def step(u, t, dW):
-        noise = jnp.sqrt(dt) * (dW @ B.T)
+    def step(u, t, noise):
         f0 = drift(t, u)
         guess = u + f0 * dt + noise
         return u + 0.5 * (f0 + drift(t + dt, guess)) * dt + noise
@@ -343,19 +347,34 @@ def _run_chunk(model, mesh, state_sqrt, B, key, index, n_total, dt, t0, save_ste
         keys = jax.vmap(lambda k: jr.split(jr.fold_in(key, k)))(index)
         init_keys, path_keys = keys[:, 0], keys[:, 1]
         u0 = mean0 + jax.vmap(lambda k: jr.normal(k, (dim,), mean0.dtype))(init_keys) @ L.T
-        step = _heun(_wigner_drift(model), B, dt)
+        step = _heun(_wigner_drift(model), dt)
+        K = _NOISE_BLOCK
 
-        def body(s, u):
-            dW = jax.vmap(lambda k: jr.normal(jr.fold_in(k, s), (dim,), u.dtype))(path_keys)
-            return step(u, t0 + s.astype(dt.dtype) * dt, dW)
+        def draw(b):
+            """Increments BΔW of steps bK … bK + K − 1 of every trajectory: (K, c, 2n)."""
+            dW = jax.vmap(lambda k: jr.normal(jr.fold_in(k, b), (K, dim), mean0.dtype),
+                          out_axes=1)(path_keys)
+            return jnp.sqrt(dt) * dW @ B.T
+
+        def block(carry, end):
+            """Steps s … min(end, next block boundary) − 1; a new block is drawn at its start."""
+            u, s, noise = carry
+            noise = jax.lax.cond(s % K == 0, lambda: draw(s // K), lambda: noise)
+            stop = jnp.minimum(end, (s // K + 1) * K)
+            u = jax.lax.fori_loop(
+                s, stop, lambda i, u: step(u, t0 + i.astype(dt.dtype) * dt, noise[i % K]), u)
+            return u, stop, noise
 
         def interval(carry, n_steps):
-            u, s = carry
-            u = jax.lax.fori_loop(s, s + n_steps, body, u)
-            moments = _group_moments(u, valid, n_groups, save)
-            return (u, s + n_steps), (moments, u if save.trajectories else None)
+            end = carry[1] + n_steps
+            carry = jax.lax.while_loop(lambda c: c[1] < end, lambda c: block(c, end), carry)
+            u = carry[0]
+            return carry, (_group_moments(u, valid, n_groups, save),
+                           u if save.trajectories else None)
 
-        _, (moments, us) = jax.lax.scan(interval, (u0, jnp.zeros((), jnp.int32)), save_steps)
+        noise = jnp.zeros((K, *u0.shape), u0.dtype)
+        _, (moments, us) = jax.lax.scan(
+            interval, (u0, jnp.zeros((), jnp.int32), noise), save_steps)
         moments = jax.tree_util.tree_map(lambda x: x[None], moments)
         return moments, us
 

@@ -208,6 +208,15 @@ def test_chunks_draw_distinct_noise():
     np.testing.assert_allclose(whole.trajectories, ens.trajectories, rtol=1e-12)
 
 
+
+def test_noise_of_a_step_is_independent_of_the_save_times():
+    """Increments are drawn in blocks of steps; save intervals (here 50, 100, 150 steps) that
+    straddle block boundaries must not change which increment a step gets."""
+    save = qs.WignerSave(trajectories=True)
+    every = qs.wigner_ensemble(BATH, TS, 8, KEY, dt=0.01, save=save)
+    last = qs.wigner_ensemble(BATH, TS[-1:], 8, KEY, dt=0.01, save=save)
+    np.testing.assert_allclose(last.trajectories[:, -1], every.trajectories[:, -1], rtol=1e-12)
+
 def test_divergence_is_a_status_with_nan():
     unstable = LinearModel(A=2.0 * jnp.eye(2), b=jnp.zeros(2), D=jnp.eye(2))
     ts = jnp.array([400.0])
