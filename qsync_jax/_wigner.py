@@ -59,8 +59,9 @@ from ._results import AbstractResult
 from ._status import Status, mark_nonfinite, status_message
 
 _AXIS = "trajectories"
-_PER_DEVICE = {"cpu": 4096}
-"""Default trajectories per device and chunk on CPUs; accelerators get ``_PER_ACCELERATOR``."""
+_PER_DEVICE = {"cpu": 1024}
+"""Default trajectories per device and chunk on CPUs (the working set stays in cache);
+accelerators get ``_PER_ACCELERATOR``."""
 _PER_ACCELERATOR = 65536
 _NOISE_BLOCK = 16
 """Steps whose increments one ``jax.random.normal`` call draws (part of the random stream)."""
@@ -522,7 +523,7 @@ def wigner_ensemble(
     - ``save``: a :class:`WignerSave` (pairs for S_c, S_p and phase statistics, a phase
       histogram, the trajectories themselves).
     - ``chunk_size``: trajectories integrated at once (memory: ~chunk · 2n floats per stage);
-      rounded up to a multiple of ``n_groups`` × devices. Default: 4096 per device on CPUs,
+      rounded up to a multiple of ``n_groups`` × devices. Default: 1024 per device on CPUs,
       65536 on accelerators.
     - ``n_groups``: G, the groups of the jackknife (standard errors carry a relative
       uncertainty ≈ 1/√(2(G − 1))); capped at N/2.
