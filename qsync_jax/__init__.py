@@ -71,6 +71,9 @@ from ._steady_state import solve_lyapunov as solve_lyapunov
 from ._steady_state import solve_steady_state as solve_steady_state
 from ._steady_state import steady_state as steady_state
 from ._sweep import sweep as sweep
+from ._wigner import WignerEnsemble as WignerEnsemble
+from ._wigner import WignerSave as WignerSave
+from ._wigner import wigner_ensemble as wigner_ensemble
 
 # The public API: every name imported above (a new `from ._x import Name as Name` is public, and
 # documented in the API reference, without further edits).

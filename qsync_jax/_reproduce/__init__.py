@@ -5,6 +5,8 @@ the figure with the public API, save it as PNG, and save the data behind it (Net
 with every parameter used.
 """
 
-from . import bittner2025, mari2013
+from . import bittner2025, mari2013, wigner
 
-PAPERS = {"mari2013": mari2013.FIGURES, "bittner2025": bittner2025.FIGURES}
+PAPERS = {
+    "mari2013": mari2013.FIGURES, "bittner2025": bittner2025.FIGURES, "wigner": wigner.FIGURES,
+}

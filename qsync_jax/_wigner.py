@@ -1,0 +1,606 @@
+r"""Truncated-Wigner ensembles: the nonlinear quantum dynamics beyond linearization, sampled.
+
+The Wigner function W(u) of the modes (quadratures u, conventions of :mod:`qsync_jax._gaussian`)
+obeys, for the models of this library, a Fokker–Planck equation plus third-order derivative
+terms from cubic Hamiltonians (the radiation-pressure coupling a†a(b + b†)). Dropping those
+(the *truncated Wigner* approximation, docs/truncated-wigner.md) leaves the Itô SDE with additive
+noise
+
+$$du = F(t, u)\,dt + B\,dW,\qquad B B^\top = D,\qquad
+  F = e^{-\nabla^2/4} f = f - \tfrac14 \nabla^2 f,$$
+
+sampled from the Wigner function of the initial Gaussian state (mean d, covariance C₀: u₀ ~
+N(d, C₀)). Here f is the model's ``mean_field`` — d⟨u⟩/dt in a coherent state, the mean-field
+factorization ⟨a†a⟩ → |⟨a⟩|² — and D its ``diffusion``. F is the Weyl symbol of the drift: its
+average over a coherent state's Wigner function (vacuum noise, covariance ½·I) is f, so
+F = exp(−∇²/4) f, and for f at most quadratic in u (every model of the library: linear ones,
+radiation pressure) F = f − ¼∇²f exactly; for the optomechanical sites ṗ_b gets −g/√2
+(a†a = |α|² − ½ in Weyl order). Symmetrically ordered moments are ensemble averages:
+⟨u⟩ = E[u], C = Cov[u] (C_ij = ½⟨{u_i, u_j}⟩ − ⟨u_i⟩⟨u_j⟩). For linear models the truncation
+drops nothing: the ensemble reproduces :func:`qsync_jax.evolve` exactly, up to sampling error.
+
+**Integrator.** Stochastic Heun with fixed step ``dt`` (strong order 1 for additive noise; weak
+order 2 for linear drifts): ũ = u + F(t, u)dt + BΔW, u' = u + ½[F(t, u) + F(t + dt, ũ)]dt + BΔW,
+ΔW ~ N(0, dt·I). One ``lax.scan`` over save intervals, the trajectories of a chunk a vector axis.
+
+**Statistics** are streamed: at each save time each trajectory k adds to group k mod G (G =
+``n_groups``) the group's count, mean and centred second moments (merged across chunks and
+devices with the exact pairwise formulas of Chan et al.) and sums of per-trajectory observables
+(relative phases, histogram counts). Estimates come from all groups; standard errors from the
+delete-one-group jackknife, for every quantity alike (means, covariances, S_c, S_p, phase
+statistics). Memory is O(T · G · (2n)²), whatever the number of trajectories.
+
+**Randomness.** Trajectory k draws its initial sample and its increments from
+``jax.random.fold_in(key, k)``; its increments come in blocks of K = ``_NOISE_BLOCK`` steps,
+block b (steps bK … bK + K − 1) from one ``jax.random.normal`` call of shape (K, 2n) on one more
+``fold_in(·, b)``, so the generator runs on large arrays rather than once per step. No two
+trajectories share noise, and the result depends on ``key`` and ``n_trajectories`` only — not
+on ``chunk_size``, ``devices`` or the number of devices (up to the order of floating-point
+sums).
+"""
+
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
+from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
+
+from ._devices import warn_if_pool_too_small
+from ._gaussian import GaussianState
+from ._integrate import _check_state0, _check_times
+from ._measures import complete_sync, phase_sync
+from ._models._base import AbstractGaussianModel
+from ._results import AbstractResult
+from ._status import Status, mark_nonfinite, status_message
+
+_AXIS = "trajectories"
+_PER_DEVICE = {"cpu": 1024}
+"""Default trajectories per device and chunk on CPUs (the working set stays in cache);
+accelerators get ``_PER_ACCELERATOR``."""
+_PER_ACCELERATOR = 65536
+_NOISE_BLOCK = 16
+"""Steps whose increments one ``jax.random.normal`` call draws (part of the random stream)."""
+_GRID_TOL = 1e-6
+"""Save times must lie within this many steps of the grid t0 + k·dt."""
+
+
+class WignerSave(eqx.Module):
+    """What :func:`wigner_ensemble` estimates besides the mean and covariance (always kept).
+
+    **Arguments:**
+
+    - ``pairs``: a pair ``(i, j)`` of mode indices or a sequence of pairs; for each, S_c
+      (relative and absolute), S_p and relative-phase statistics are estimated.
+    - ``phase_bins``: number of bins of the relative-phase histogram on [−π, π) (0: none).
+    - ``trajectories``: also keep every trajectory at every save time (memory N·T·2n floats).
+
+    All fields are static: equal instances reuse the compiled chunk.
+    """
+
+    pairs: tuple[tuple[int, int], ...] = eqx.field(static=True)
+    phase_bins: int = eqx.field(static=True)
+    trajectories: bool = eqx.field(static=True)
+
+    def __init__(self, pairs=(), *, phase_bins: int = 0, trajectories: bool = False):
+        pairs = tuple(pairs)
+        if len(pairs) == 2 and all(isinstance(k, (int, np.integer)) for k in pairs):
+            pairs = (pairs,)
+        if not all(
+            isinstance(p, Sequence) and len(p) == 2
+            and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in p)
+            and p[0] != p[1]
+            for p in pairs
+        ):
+            raise ValueError(
+                f"`pairs` must be a pair (i, j) of distinct mode indices or a sequence of such "
+                f"pairs; got {pairs!r}."
+            )
+        if isinstance(phase_bins, bool) or not isinstance(phase_bins, (int, np.integer)) or (
+            phase_bins < 0
+        ):
+            raise ValueError(f"`phase_bins` must be an integer ≥ 0; got {phase_bins!r}.")
+        if phase_bins and not pairs:
+            raise ValueError("`phase_bins` > 0 needs `pairs` (whose relative phase to bin).")
+        self.pairs = tuple((int(i), int(j)) for i, j in pairs)
+        self.phase_bins = int(phase_bins)
+        self.trajectories = bool(trajectories)
+
+
+class WignerEnsemble(AbstractResult):
+    """Result of :func:`wigner_ensemble`: estimates with their standard errors.
+
+    - ``ts``: (T,) save times.
+    - ``mean``, ``mean_stderr``: (T, 2n) ensemble mean ⟨u⟩ and its standard error.
+    - ``cov``, ``cov_stderr``: (T, 2n, 2n) covariance (symmetrically ordered, unbiased
+      estimator) and its standard error.
+    - ``measures``, ``measures_stderr``: dicts of (T, P) arrays for the P pairs of
+      :class:`WignerSave` — ``complete_sync`` (relative S_c: fluctuations about the ensemble
+      mean, as in the linearized theory), ``complete_sync_absolute``, ``phase_sync`` (S_p; the
+      phase quadrature has zero mean in the frame of the mean field, so its relative and absolute
+      forms coincide), ``phase_cos``/``phase_sin`` (E[cos Δφ], E[sin Δφ] of the relative phase
+      Δφ = φ_i − φ_j of each trajectory, φ = atan2(p, x)), ``phase_locking``
+      (|E[e^{iΔφ}]|), ``phase_difference`` (arg E[e^{iΔφ}]), and with ``phase_bins`` B the
+      (T, P, B) probability density ``phase_histogram`` of Δφ on bins of [−π, π)
+      (``phase_bin_edges``).
+    - ``trajectories``: (N, T, 2n) every trajectory when asked, else ``None``.
+    - ``status``: :class:`qsync_jax.Status` — ``diverged`` (and NaN estimates) if any
+      trajectory became non-finite; ``num_steps``: steps per trajectory; ``n_trajectories``,
+      ``dt``, ``n_groups``: what was run.
+    """
+
+    ts: Float[Array, " T"]
+    mean: Float[Array, "T 2n"]
+    cov: Float[Array, "T 2n 2n"]
+    mean_stderr: Float[Array, "T 2n"]
+    cov_stderr: Float[Array, "T 2n 2n"]
+    measures: dict
+    measures_stderr: dict
+    phase_bin_edges: Float[Array, " B+1"] | None
+    trajectories: Float[Array, "N T 2n"] | None
+    status: Status
+    num_steps: Int[Array, ""]
+    n_trajectories: int = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    n_groups: int = eqx.field(static=True)
+
+    def outputs(self) -> PyTree:
+        out = {"mean": self.mean, "cov": self.cov, "mean_stderr": self.mean_stderr,
+               "cov_stderr": self.cov_stderr, **self.measures}
+        return out | {f"{k}_stderr": v for k, v in self.measures_stderr.items()}
+
+    def save_times(self) -> Float[Array, " T"]:
+        return self.ts
+
+
+# --------------------------------------------------------------------------- the SDE
+
+
+def _wigner_drift(model: AbstractGaussianModel):
+    """F(t, u) = f(t, u) − ¼∇²f for f at most quadratic in u: the Laplacian is then constant in
+    u and is evaluated once per step at u = 0 (module docstring)."""
+    dim = 2 * model.n_modes
+
+    def laplacian(t):
+        hessian = jax.hessian(model.mean_field, argnums=1)(t, jnp.zeros(dim))
+        return jnp.trace(hessian, axis1=-2, axis2=-1)
+
+    def drift(t, u):  # u: (c, 2n)
+        return jax.vmap(model.mean_field, (None, 0))(t, u) - 0.25 * laplacian(t)
+
+    return drift
+
+
+def _sqrt_psd(matrix, name: str) -> Array:
+    """B with B Bᵀ = ``matrix`` (symmetric square root); ``ValueError`` unless PSD."""
+    m = np.asarray(matrix, dtype=float)
+    scale = max(1.0, float(np.max(np.abs(m))))
+    if not np.allclose(m, m.T, rtol=0.0, atol=1e-10 * scale):
+        raise ValueError(f"{name} (shape {m.shape}) must be symmetric.")
+    lam, vec = np.linalg.eigh(0.5 * (m + m.T))
+    if lam.min() < -1e-10 * scale:
+        raise ValueError(
+            f"{name} (shape {m.shape}) must be positive semidefinite; its smallest eigenvalue is "
+            f"{lam.min():.3g}."
+        )
+    return jnp.asarray(vec * np.sqrt(np.clip(lam, 0.0, None)))
+
+
+def _check_model_type(model) -> None:
+    if not isinstance(model, AbstractGaussianModel):
+        raise ValueError(
+            f"`model` must be a qsync_jax.AbstractGaussianModel (a dense mean field, drift and "
+            f"diffusion); got {type(model).__name__} (sample a ring as its dense network: "
+            "`ring.to_network()`)."
+        )
+
+
+@eqx.filter_jit
+def _model_probe(model, t0, mean0, u, v):
+    """What :func:`_check_model` inspects, in one compiled call: the Jacobian of the mean field
+    and the drift at ``mean0``, the third derivative of f along ``v`` at ``mean0 + u`` with the
+    size of f there, the derivatives of D with respect to t and u, and D."""
+
+    def along(g):
+        return lambda x: jax.jvp(g, (x,), (v,))[1]
+
+    f = lambda x: model.mean_field(t0, x)  # noqa: E731
+    return (
+        jax.jacfwd(f)(mean0), model.drift(t0, mean0), along(along(along(f)))(mean0 + u),
+        jnp.max(jnp.abs(f(mean0 + u))), jax.jacfwd(model.diffusion, argnums=(0, 1))(t0, mean0 + u),
+        model.diffusion(t0, mean0),
+    )
+
+
+def _check_model(model, t0, mean0) -> Array:
+    """The noise matrix B of ``model``, after checking that truncated Wigner applies to it."""
+    rng = np.random.default_rng(0)
+    u, v = (jnp.asarray(rng.standard_normal(mean0.shape)) for _ in range(2))
+    jac, drift, third, size, dD, D = _model_probe(model, jnp.asarray(t0, float), mean0, u, v)
+    if not np.allclose(jac, drift, rtol=1e-8, atol=1e-10):
+        raise ValueError(
+            f"{type(model).__name__}: the Jacobian of `mean_field` differs from `drift`: the "
+            "model breaks the drift contract (drift = Jacobian of the mean field)."
+        )
+    if not np.all(np.abs(np.asarray(third)) <= 1e-9 * (1.0 + float(size))):
+        raise ValueError(
+            f"{type(model).__name__}: `mean_field` is not at most quadratic in the quadratures; "
+            "the truncated-Wigner drift f − ∇²f/4 implemented here is exact only for quadratic "
+            "mean fields (Hamiltonians up to cubic order)."
+        )
+    if any(np.any(np.asarray(d) != 0) for d in dD):
+        raise ValueError(
+            f"{type(model).__name__}: `diffusion` depends on the time or the state; truncated "
+            "Wigner is implemented for additive (constant) noise only."
+        )
+    return _sqrt_psd(D, "model.diffusion")
+
+
+def _heun(drift, dt):
+    """One stochastic Heun step of every trajectory: (u, t, noise = BΔW) -> u'."""
+
+    def step(u, t, noise):
+        f0 = drift(t, u)
+        guess = u + f0 * dt + noise
+        return u + 0.5 * (f0 + drift(t + dt, guess)) * dt + noise
+
+    return step
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+class _Moments(eqx.Module):
+    """Per-group count n, mean m, centred second moments M2 = Σ(u − m)(u − m)ᵀ, and sums s of
+    per-trajectory observables; leading axes are (…, G)."""
+
+    n: Array
+    m: Array
+    m2: Array
+    s: Array
+
+
+def _merge(parts: _Moments, axis: int = 0) -> _Moments:
+    """Combine the moments stacked along ``axis`` exactly (Chan et al.'s formula, k parts)."""
+    n = jnp.sum(parts.n, axis)
+    w = parts.n / jnp.maximum(jnp.expand_dims(n, axis), 1)
+    m = jnp.sum(w[..., None] * parts.m, axis)
+    d = parts.m - jnp.expand_dims(m, axis)
+    m2 = jnp.sum(parts.m2 + parts.n[..., None, None] * d[..., :, None] * d[..., None, :], axis)
+    return _Moments(n=n, m=m, m2=m2, s=jnp.sum(parts.s, axis))
+
+
+@eqx.filter_jit
+def _merge_two(a: _Moments, b: _Moments) -> _Moments:
+    return _merge(jax.tree_util.tree_map(lambda x, y: jnp.stack([x, y]), a, b))
+
+
+def _without(total: _Moments, part: _Moments) -> _Moments:
+    """The moments of ``total`` minus those of ``part`` (the inverse of :func:`_merge`)."""
+    n = total.n - part.n
+    m = (total.n[..., None] * total.m - part.n[..., None] * part.m) / n[..., None]
+    d = part.m - m
+    m2 = total.m2 - part.m2 - (n * part.n / total.n)[..., None, None] * d[..., :, None] * d[
+        ..., None, :]
+    return _Moments(n=n, m=m, m2=m2, s=total.s - part.s)
+
+
+def _relative_phase(u, pairs):
+    """(c, P) cos Δφ and sin Δφ of each trajectory, Δφ = φ_i − φ_j, φ = atan2(p, x)."""
+    i, j = (np.array([p[k] for p in pairs]) for k in (0, 1))
+    xi, pi, xj, pj = u[:, 2 * i], u[:, 2 * i + 1], u[:, 2 * j], u[:, 2 * j + 1]
+    re, im = xi * xj + pi * pj, pi * xj - xi * pj
+    r = jnp.hypot(re, im)
+    safe = jnp.where(r > 0, r, 1.0)
+    return jnp.where(r > 0, re / safe, 1.0), jnp.where(r > 0, im / safe, 0.0)
+
+
+def _observables(u, save: WignerSave):
+    """(c, K) per-trajectory observables whose group sums are kept."""
+    if not save.pairs:
+        return jnp.zeros((u.shape[0], 0), u.dtype)
+    cos, sin = _relative_phase(u, save.pairs)
+    out = [cos, sin]
+    if save.phase_bins:
+        angle = jnp.arctan2(sin, cos)
+        b = jnp.floor((angle + jnp.pi) / (2 * jnp.pi) * save.phase_bins).astype(jnp.int32)
+        b = jnp.clip(b, 0, save.phase_bins - 1)
+        onehot = b[..., None] == jnp.arange(save.phase_bins, dtype=jnp.int32)
+        out.append(onehot.astype(u.dtype).reshape(u.shape[0], -1))
+    return jnp.concatenate(out, axis=-1)
+
+
+def _group_moments(u, valid, n_groups, save) -> _Moments:
+    """Moments of trajectory rows r of ``u`` (c, 2n) in groups r mod G (c a multiple of G)."""
+    c, dim = u.shape
+    h = _observables(u, save)
+    grouped = lambda x: x.reshape(c // n_groups, n_groups, *x.shape[1:])  # noqa: E731
+    w = grouped(valid)
+    u_g = jnp.where(w[..., None], grouped(u), 0.0)
+    n = jnp.sum(w, 0).astype(u.dtype)
+    m = jnp.sum(u_g, 0) / jnp.maximum(n, 1.0)[:, None]
+    d = jnp.where(w[..., None], u_g - m, 0.0)
+    m2 = jnp.einsum("kgi,kgj->gij", d, d)
+    s = jnp.sum(jnp.where(w[..., None], grouped(h), 0.0), 0)
+    return _Moments(n=n, m=m, m2=m2, s=s)
+
+
+# --------------------------------------------------------------------------- one chunk
+
+
+@eqx.filter_jit
+def _run_chunk(model, mesh, state_sqrt, B, key, index, n_total, dt, t0, save_steps, n_groups,
+               save):
+    """Trajectories ``index`` (sharded over ``mesh``): merged group moments at every save time,
+    (T, G, …), and the trajectories when ``save.trajectories``."""
+    dyn_model, static_model = eqx.partition(model, eqx.is_array)
+
+    def local(dyn_model, state_sqrt, B, key, index):
+        model = eqx.combine(dyn_model, static_model)
+        mean0, L = state_sqrt
+        dim = mean0.shape[0]
+        valid = index < n_total
+        keys = jax.vmap(lambda k: jr.split(jr.fold_in(key, k)))(index)
+        init_keys, path_keys = keys[:, 0], keys[:, 1]
+        u0 = mean0 + jax.vmap(lambda k: jr.normal(k, (dim,), mean0.dtype))(init_keys) @ L.T
+        step = _heun(_wigner_drift(model), dt)
+        K = _NOISE_BLOCK
+
+        def draw(b):
+            """Increments BΔW of steps bK … bK + K − 1 of every trajectory: (K, c, 2n)."""
+            dW = jax.vmap(lambda k: jr.normal(jr.fold_in(k, b), (K, dim), mean0.dtype),
+                          out_axes=1)(path_keys)
+            return jnp.sqrt(dt) * dW @ B.T
+
+        def block(carry, end):
+            """Steps s … min(end, next block boundary) − 1; a new block is drawn at its start."""
+            u, s, noise = carry
+            noise = jax.lax.cond(s % K == 0, lambda: draw(s // K), lambda: noise)
+            stop = jnp.minimum(end, (s // K + 1) * K)
+            u = jax.lax.fori_loop(
+                s, stop, lambda i, u: step(u, t0 + i.astype(dt.dtype) * dt, noise[i % K]), u)
+            return u, stop, noise
+
+        def interval(carry, n_steps):
+            end = carry[1] + n_steps
+            carry = jax.lax.while_loop(lambda c: c[1] < end, lambda c: block(c, end), carry)
+            u = carry[0]
+            return carry, (_group_moments(u, valid, n_groups, save),
+                           u if save.trajectories else None)
+
+        noise = jnp.zeros((K, *u0.shape), u0.dtype)
+        _, (moments, us) = jax.lax.scan(
+            interval, (u0, jnp.zeros((), jnp.int32), noise), save_steps)
+        moments = jax.tree_util.tree_map(lambda x: x[None], moments)
+        return moments, us
+
+    spec, replicated = PartitionSpec(_AXIS), PartitionSpec()
+    paths_spec = PartitionSpec(None, _AXIS) if save.trajectories else None
+    moments, us = jax.shard_map(
+        local, mesh=mesh, in_specs=(replicated,) * 4 + (spec,), out_specs=(spec, paths_spec),
+        check_vma=False,
+    )(dyn_model, state_sqrt, B, key, index)
+    return _merge(moments, axis=0), us
+
+
+# --------------------------------------------------------------------------- estimates
+
+
+def _estimates(total: _Moments, save: WignerSave) -> dict:
+    """Every estimate from the moments of all trajectories (leading axis T)."""
+    cov = total.m2 / (total.n - 1.0)[..., None, None]
+    out = {"mean": total.m, "cov": cov}
+    if not save.pairs:
+        return out
+    state = GaussianState(mean=total.m, cov=cov)
+    p = len(save.pairs)
+    mean_s = total.s / total.n[..., None]
+    cos, sin = mean_s[..., :p], mean_s[..., p : 2 * p]
+    out |= {
+        "complete_sync": jnp.stack([complete_sync(state, i, j) for i, j in save.pairs], -1),
+        "complete_sync_absolute": jnp.stack(
+            [complete_sync(state, i, j, relative=False) for i, j in save.pairs], -1),
+        "phase_sync": jnp.stack([phase_sync(state, i, j) for i, j in save.pairs], -1),
+        "phase_cos": cos,
+        "phase_sin": sin,
+        "phase_locking": jnp.hypot(cos, sin),
+        "phase_difference": jnp.arctan2(sin, cos),
+    }
+    if save.phase_bins:
+        counts = mean_s[..., 2 * p :].reshape(*mean_s.shape[:-1], p, save.phase_bins)
+        out["phase_histogram"] = counts * save.phase_bins / (2 * jnp.pi)
+    return out
+
+
+@eqx.filter_jit
+def _jackknife(groups: _Moments, save: WignerSave):
+    """Estimates from all groups and their delete-one-group jackknife standard errors.
+
+    ``groups`` has leading axes (T, G)."""
+    total = _merge(groups, axis=1)
+    value = _estimates(total, save)
+    g = groups.n.shape[1]
+    loo = jax.vmap(lambda part: _estimates(_without(total, part), save))(
+        jax.tree_util.tree_map(lambda x: jnp.moveaxis(x, 1, 0), groups))
+
+    def stderr(name, full, replicas):
+        d = replicas - full
+        if name == "phase_difference":
+            d = jnp.arctan2(jnp.sin(d), jnp.cos(d))
+        d = d - jnp.mean(d, 0)
+        return jnp.sqrt((g - 1) / g * jnp.sum(d**2, 0))
+
+    return value, {k: stderr(k, value[k], loo[k]) for k in value}
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _positive_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer ≥ {minimum}; got {value!r}.")
+    return int(value)
+
+
+def _check_key(key):
+    if not isinstance(key, jax.Array):
+        raise ValueError(f"`key` must be a JAX PRNG key (jax.random.key(seed)); got {key!r}.")
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"`key` must be a single PRNG key; got shape {key.shape}.")
+        return key
+    if key.dtype != jnp.uint32 or key.shape != (2,):
+        raise ValueError(
+            f"`key` must be a JAX PRNG key (jax.random.key(seed)); got dtype {key.dtype}, "
+            f"shape {key.shape}."
+        )
+    return jr.wrap_key_data(key)
+
+
+def _save_steps(ts, t0, dt) -> np.ndarray:
+    """Steps before each save time; ``ValueError`` unless ``ts`` lies on the grid t0 + k·dt."""
+    k = (np.asarray(ts, float) - float(t0)) / dt
+    steps = np.rint(k)
+    if np.any(np.abs(k - steps) > _GRID_TOL * np.maximum(1.0, steps)):
+        bad = np.asarray(ts)[np.abs(k - steps) > _GRID_TOL * np.maximum(1.0, steps)]
+        raise ValueError(
+            f"`ts` must lie on the step grid t0 + k·dt (t0 = {float(t0)}, dt = {dt}); "
+            f"{bad[:5]} do not. Choose dt dividing the save intervals."
+        )
+    return np.diff(steps, prepend=0.0).astype(np.int32)
+
+
+def _check_devices(devices) -> list:
+    devices = jax.devices() if devices is None else list(devices)
+    if not devices or not all(isinstance(d, jax.Device) for d in devices):
+        raise ValueError(f"`devices` must be a non-empty sequence of jax devices; got {devices!r}.")
+    warn_if_pool_too_small(devices)
+    return devices
+
+
+def wigner_ensemble(
+    model: AbstractGaussianModel,
+    ts: Float[Array, " T"],
+    n_trajectories: int,
+    key: PRNGKeyArray,
+    *,
+    state0: GaussianState | None = None,
+    t0: float = 0.0,
+    dt: float = 0.01,
+    save: WignerSave = WignerSave(),
+    chunk_size: int | None = None,
+    n_groups: int = 32,
+    devices: Sequence[jax.Device] | None = None,
+    throw: bool = True,
+) -> WignerEnsemble:
+    r"""Truncated-Wigner ensemble of ``model``: sampled nonlinear dynamics, streamed statistics.
+
+    Integrates du = F(t, u)dt + B dW (module docstring: F = f − ¼∇²f the Weyl-ordered mean
+    field, BBᵀ = D the model's diffusion) for ``n_trajectories`` samples of the initial Wigner
+    function, and returns ensemble estimates ± standard errors at the save times.
+
+    **Main arguments:**
+
+    - ``model``: a :class:`qsync_jax.AbstractGaussianModel` whose mean field is at most
+      quadratic in the quadratures and whose diffusion is constant (all dense models of the
+      library; a Bloch ring is refused — each trajectory needs the full vector field: sample
+      ``ring.to_network()``).
+    - ``ts``: strictly increasing save times ≥ ``t0``, on the grid t0 + k·dt.
+    - ``n_trajectories``: number of samples N ≥ 4 (standard errors need two groups of two).
+    - ``key``: a JAX PRNG key (``jax.random.key(seed)``); the result is a function of ``key``
+      and N only.
+
+    **Other arguments:**
+
+    - ``state0``: initial ``GaussianState`` (any positive semidefinite covariance); default
+      ``model.initial_state()`` (vacuum/thermal). Coherent, squeezed, … states are Gaussian.
+    - ``t0``: initial time. ``dt``: the fixed step (> 0). The discretization error of ensemble
+      averages is O(dt²) for linear models; check by halving ``dt``.
+    - ``save``: a :class:`WignerSave` (pairs for S_c, S_p and phase statistics, a phase
+      histogram, the trajectories themselves).
+    - ``chunk_size``: trajectories integrated at once (memory: ~chunk · 2n floats per stage);
+      rounded up to a multiple of ``n_groups`` × devices. Default: 1024 per device on CPUs,
+      65536 on accelerators.
+    - ``n_groups``: G, the groups of the jackknife (standard errors carry a relative
+      uncertainty ≈ 1/√(2(G − 1))); capped at N/2.
+    - ``devices``: devices every chunk is split over; default ``jax.devices()`` (on CPUs call
+      :func:`qsync_jax.use_cpu_devices` first to make every core a device).
+    - ``throw``: raise if a trajectory became non-finite (default); with ``throw=False`` the
+      result has ``status`` ``diverged`` and NaN estimates instead.
+
+    Raises ``ValueError`` before any work for bad arguments (naming them). The function runs
+    its own loop over chunks on the host: call it directly, not under ``jit``/``vmap`` or inside
+    :func:`qsync_jax.sweep` (loop over parameter values instead; each chunk is already batched).
+    """
+    ts = jnp.asarray(ts)
+    _check_times("ts", ts, t0)
+    n_trajectories = _positive_int("n_trajectories", n_trajectories, 4)
+    n_groups = min(_positive_int("n_groups", n_groups, 2), n_trajectories // 2)
+    if isinstance(dt, bool) or not (np.ndim(dt) == 0 and np.isfinite(dt) and dt > 0):
+        raise ValueError(f"`dt` must be a finite number > 0; got {dt!r}.")
+    dt = float(dt)
+    if chunk_size is not None:
+        chunk_size = _positive_int("chunk_size", chunk_size, 1)
+    if not isinstance(save, WignerSave):
+        raise ValueError(f"`save` must be a qsync_jax.WignerSave; got {save!r}.")
+    key = _check_key(key)
+    devices = _check_devices(devices)
+    _check_model_type(model)
+    state0 = model.initial_state() if state0 is None else state0
+    if not isinstance(state0, GaussianState):
+        raise ValueError(f"`state0` must be a GaussianState; got {type(state0).__name__}.")
+    _check_state0(model, state0)
+    n = model.n_modes
+    for i, j in save.pairs:
+        if not (0 <= i < n and 0 <= j < n):
+            raise ValueError(f"`save.pairs` must index modes in [0, {n}); got ({i}, {j}).")
+    mean0 = jnp.asarray(state0.mean, float)
+    state_sqrt = (mean0, _sqrt_psd(state0.cov, "state0.cov"))
+    B = _check_model(model, t0, mean0)
+    save_steps = _save_steps(ts, t0, dt)
+
+    n_dev = len(devices)
+    if chunk_size is None:
+        per_device = _PER_DEVICE.get(devices[0].platform, _PER_ACCELERATOR)
+    else:
+        per_device = -(-chunk_size // n_dev)
+    per_device = min(per_device, -(-n_trajectories // n_dev))
+    per_device = -(-per_device // n_groups) * n_groups  # groups align with chunk boundaries
+    chunk = per_device * n_dev
+    mesh = Mesh(np.asarray(devices), (_AXIS,))
+    args = (jnp.asarray(n_trajectories), jnp.asarray(dt), jnp.asarray(t0, float),
+            jnp.asarray(save_steps))
+    groups, paths = None, []
+    for lo in range(0, n_trajectories, chunk):
+        index = jnp.arange(lo, lo + chunk, dtype=jnp.int32)
+        moments, us = _run_chunk(model, mesh, state_sqrt, B, key, index, *args, n_groups, save)
+        groups = moments if groups is None else _merge_two(groups, moments)
+        if save.trajectories:
+            paths.append(np.asarray(us)[:, : min(chunk, n_trajectories - lo)])
+    value, stderr = _jackknife(groups, save)
+
+    status = mark_nonfinite(Status.success, (groups.m, groups.m2))
+    failed = status != Status.success
+    nan = lambda x: jnp.where(failed, jnp.nan, x)  # noqa: E731
+    value, stderr = jax.tree_util.tree_map(nan, (value, stderr))
+    if throw and bool(failed):
+        raise RuntimeError(
+            f"wigner_ensemble: {status_message(status)} (a trajectory "
+            "became non-finite; reduce `dt` or check the parameters, or pass throw=False)."
+        )
+    edges = None
+    if save.phase_bins:
+        edges = jnp.linspace(-jnp.pi, jnp.pi, save.phase_bins + 1)
+    trajectories = np.concatenate(paths, axis=1).swapaxes(0, 1) if save.trajectories else None
+    mean, cov = value.pop("mean"), value.pop("cov")
+    mean_se, cov_se = stderr.pop("mean"), stderr.pop("cov")
+    return WignerEnsemble(
+        ts=ts.astype(float), mean=mean, cov=cov, mean_stderr=mean_se, cov_stderr=cov_se,
+        measures=value, measures_stderr=stderr, phase_bin_edges=edges,
+        trajectories=None if trajectories is None else jnp.asarray(trajectories),
+        status=status, num_steps=jnp.asarray(int(save_steps.sum())),
+        n_trajectories=n_trajectories, dt=dt, n_groups=n_groups,
+    )
