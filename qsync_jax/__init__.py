@@ -32,6 +32,7 @@ from ._gaussian import wigner as wigner
 from ._integrate import SolverConfig as SolverConfig
 from ._integrate import evolve as evolve
 from ._integrate import time_average as time_average
+from ._lyapunov import solve_lyapunov as solve_lyapunov
 from ._measures import SyncMeasures as SyncMeasures
 from ._measures import complete_sync as complete_sync
 from ._measures import phase_locking_value as phase_locking_value
@@ -55,7 +56,6 @@ from ._solvers import Unrolled as Unrolled
 from ._status import Status as Status
 from ._status import status_message as status_message
 from ._status import status_names as status_names
-from ._steady_state import solve_lyapunov as solve_lyapunov
 from ._steady_state import solve_steady_state as solve_steady_state
 from ._steady_state import steady_state as steady_state
 from ._sweep import sweep as sweep

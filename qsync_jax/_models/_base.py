@@ -10,8 +10,9 @@ and the fluctuations around it, linearized, as
 
 $$\frac{dC}{dt} = A C + C A^\top + D, \qquad A = \frac{\partial f}{\partial u}\Big|_{\langle u\rangle}.$$
 
-``AbstractModel`` asks a final model for ``mean_field`` (f), ``drift`` (A) and ``diffusion`` (D)
-and for the thermal occupation of each mode's bath (the default initial state).
+``AbstractModel`` asks a final model for ``mean_field`` (f) and ``diffusion`` (D) and for the
+thermal occupation of each mode's bath (the default initial state); ``drift`` (A) defaults to
+``jax.jacfwd`` of the mean field.
 ``AbstractLinearModel`` is the special case f(t, u) = A u + b with constant A, b and D, for which
 a steady state may exist (:func:`qsync_jax.steady_state`).
 """
@@ -19,6 +20,7 @@ a steady state may exist (:func:`qsync_jax.steady_state`).
 import abc
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -28,8 +30,8 @@ from .._gaussian import GaussianState
 class AbstractModel(eqx.Module):
     """A Gaussian open-system model: mean field f, drift A = ∂f/∂u, diffusion D.
 
-    Final subclasses implement the abstract methods; the concrete ones here must not be
-    overridden. ``drift`` must equal ``jax.jacfwd(mean_field, argnums=1)`` (tests check this for
+    Final subclasses implement the abstract methods; ``drift`` defaults to the Jacobian of
+    ``mean_field`` (``jax.jacfwd``). A hand-written ``drift`` must equal ``jax.jacfwd(mean_field, argnums=1)`` (tests check this for
     every model).
     """
 
@@ -42,9 +44,13 @@ class AbstractModel(eqx.Module):
     def mean_field(self, t: Float[Array, ""], mean: Float[Array, " 2n"]) -> Float[Array, " 2n"]:
         """Classical vector field d⟨u⟩/dt in real quadratures (xpxp)."""
 
-    @abc.abstractmethod
     def drift(self, t: Float[Array, ""], mean: Float[Array, " 2n"]) -> Float[Array, "2n 2n"]:
-        """Drift matrix A of the fluctuations: the Jacobian of ``mean_field`` at ``mean``."""
+        """Drift matrix A of the fluctuations: the Jacobian of ``mean_field`` at ``mean``.
+
+        Default: ``jax.jacfwd`` of ``mean_field`` (2n forward tangents), so a model is defined by
+        its mean field and diffusion alone; a model may supply a hand-written Jacobian instead.
+        """
+        return jax.jacfwd(self.mean_field, argnums=1)(t, mean)
 
     @abc.abstractmethod
     def diffusion(self, t: Float[Array, ""], mean: Float[Array, " 2n"]) -> Float[Array, "2n 2n"]:
