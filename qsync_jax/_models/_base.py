@@ -31,8 +31,8 @@ class AbstractModel(eqx.Module):
     """A Gaussian open-system model: mean field f, drift A = ∂f/∂u, diffusion D.
 
     Final subclasses implement the abstract methods; ``drift`` defaults to the Jacobian of
-    ``mean_field`` (``jax.jacfwd``). A hand-written ``drift`` must equal ``jax.jacfwd(mean_field, argnums=1)`` (tests check this for
-    every model).
+    ``mean_field`` (``jax.jacfwd``). A hand-written ``drift`` must equal
+    ``jax.jacfwd(mean_field, argnums=1)`` (tests check this for every model).
     """
 
     @property
