@@ -25,7 +25,7 @@ import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PyTree
+from jaxtyping import Array, Float, PyTree
 
 from ._bloch import BlochRing, select_path
 from ._gaussian import GaussianState

@@ -22,7 +22,6 @@ state is ill-conditioned: its relative error grows like 10⁻¹⁶·max|λ|/|α|
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
 
 from ._gaussian import GaussianState
 from ._lyapunov import solve_lyapunov
