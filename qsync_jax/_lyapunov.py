@@ -71,7 +71,7 @@ def _kronecker(A: Array, D: Array) -> Array:
 def _schur_solve(T: Array, Q: Array, D: Array) -> Array:
     """C with A C + C Aᵀ + D = 0, given the complex Schur form A = Q T Qᴴ (A real)."""
     m = T.shape[-1]
-    F = -(Q.conj().T @ D.astype(Q.dtype) @ Q)
+    F = -(Q.conj().T @ jax.lax.complex(D, jnp.zeros_like(D)) @ Q)
     eye = jnp.eye(m, dtype=T.dtype)
 
     # T Y + Y Tᴴ = F, column j: (T + conj(T_jj) I) y_j = f_j − Σ_{k>j} conj(T_jk) y_k. The columns
@@ -82,12 +82,12 @@ def _schur_solve(T: Array, Q: Array, D: Array) -> Array:
         return Y.at[:, j].set(y), None
 
     Y, _ = jax.lax.scan(column, jnp.zeros_like(F), jnp.arange(m - 1, -1, -1))
-    return (Q @ Y @ Q.conj().T).real.astype(D.dtype)
+    return (Q @ Y @ Q.conj().T).real
 
 
 @jax.custom_jvp
 def _bartels_stewart(A: Array, D: Array) -> Array:
-    T, Q = schur(A.astype(jnp.result_type(A.dtype, 1j)), output="complex")
+    T, Q = schur(jax.lax.complex(A, jnp.zeros_like(A)), output="complex")
     return _schur_solve(T, Q, D)
 
 
@@ -95,6 +95,6 @@ def _bartels_stewart(A: Array, D: Array) -> Array:
 def _bartels_stewart_jvp(primals, tangents):
     A, D = primals
     dA, dD = tangents
-    T, Q = schur(A.astype(jnp.result_type(A.dtype, 1j)), output="complex")
+    T, Q = schur(jax.lax.complex(A, jnp.zeros_like(A)), output="complex")
     C = _schur_solve(T, Q, D)
     return C, _schur_solve(T, Q, dA @ C + C @ dA.T + dD)

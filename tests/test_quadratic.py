@@ -258,7 +258,7 @@ def test_optimize_over_a_leaf():
     def objective(m):
         return qs.occupations(qs.steady_state(m))[0]
 
-    best, history = qs.optimize(objective, model, ("drive_real",), steps=30, progress=False)
+    best, history = qs.optimize(objective, model, {"drive_real": "each"}, steps=30, progress=False)
     assert float(history.final_objective) < float(objective(model))
 
 

@@ -452,7 +452,7 @@ class CorrelatedBathNetwork(AbstractLinearModel):
 
     def amplitude_matrix(self):
         """K = −ih − ½G: d⟨a⟩/dt = K⟨a⟩, complex (N, N)."""
-        return -1j * self.frequency_matrix() - 0.5 * self.damping_matrix()
+        return jax.lax.complex(-0.5 * self.damping_matrix(), -self.frequency_matrix())
 
     def drift_matrix(self) -> Float[Array, "2N 2N"]:
         return _drift(self.damping_matrix(), self.frequency_matrix())
