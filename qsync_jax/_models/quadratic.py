@@ -91,6 +91,8 @@ def _split(name: str, value, real, imag, shape: tuple[int, ...] | None):
     else:
         re = _as_numbers(f"{name}_real", 0.0 if real is None else real, real=True)
         im = _as_numbers(f"{name}_imag", 0.0 if imag is None else imag, real=True)
+        re = jnp.zeros_like(im) if real is None else re  # a missing part is zero
+        im = jnp.zeros_like(re) if imag is None else im
         parts, names = (re, im), (f"{name}_real", f"{name}_imag")
     if shape is not None:
         parts = tuple(
