@@ -23,7 +23,7 @@ def test_two_oscillators_equal_the_pair_exactly():
 
 
 def fock_network(net, N):
-    """H and the channels L_α = √ξ_α Σ_i t_iα L_i (eq. (7), eigenvectors as columns) of a network."""
+    """H and the channels L_α = √ξ_α Σ_i t_iα L_i (eq. (7); eigenvectors as columns)."""
     n = net.n_modes
     a = [qt.tensor(*[qt.destroy(N) if i == j else qt.qeye(N) for j in range(n)])
          for i in range(n)]

@@ -1,4 +1,4 @@
-"""A model from its mean field and diffusion alone (drift = jacfwd), and the ecosystem converters."""
+"""A model from its mean field and diffusion alone (drift = jacfwd); the converters."""
 
 import jax.numpy as jnp
 import numpy as np
