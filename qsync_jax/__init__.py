@@ -18,16 +18,19 @@ from ._floquet import PeriodicOrbit as PeriodicOrbit
 from ._floquet import periodic_orbit as periodic_orbit
 from ._gaussian import GaussianState as GaussianState
 from ._gaussian import coherent as coherent
+from ._gaussian import from_thewalrus as from_thewalrus
 from ._gaussian import gaussian_discord as gaussian_discord
 from ._gaussian import is_physical as is_physical
 from ._gaussian import log_negativity as log_negativity
 from ._gaussian import mutual_information as mutual_information
+from ._gaussian import occupations as occupations
 from ._gaussian import purity as purity
 from ._gaussian import reduce as reduce
 from ._gaussian import renyi2_entropy as renyi2_entropy
 from ._gaussian import symplectic_eigenvalues as symplectic_eigenvalues
 from ._gaussian import symplectic_form as symplectic_form
 from ._gaussian import thermal as thermal
+from ._gaussian import to_thewalrus as to_thewalrus
 from ._gaussian import two_mode_squeezed as two_mode_squeezed
 from ._gaussian import vacuum as vacuum
 from ._gaussian import von_neumann_entropy as von_neumann_entropy
@@ -37,6 +40,7 @@ from ._integrate import evolve as evolve
 from ._integrate import time_average as time_average
 from ._lyapunov_exponent import LyapunovExponent as LyapunovExponent
 from ._lyapunov_exponent import lyapunov_exponent as lyapunov_exponent
+from ._lyapunov import solve_lyapunov as solve_lyapunov
 from ._measures import SyncMeasures as SyncMeasures
 from ._measures import complete_sync as complete_sync
 from ._measures import phase_locking_value as phase_locking_value
@@ -47,7 +51,12 @@ from ._models._base import AbstractModel as AbstractModel
 from ._models._base import Parameter as Parameter
 from ._models._base import parameter as parameter
 from ._models._base import parameters as parameters
+from ._models.correlated_bath import CorrelatedBathNetwork as CorrelatedBathNetwork
 from ._models.correlated_bath import CorrelatedBathOscillators as CorrelatedBathOscillators
+from ._models.correlated_bath import DarkModes as DarkModes
+from ._models.correlated_bath import correlated_bath_graph as correlated_bath_graph
+from ._models.correlated_bath import correlated_bath_ring as correlated_bath_ring
+from ._models.correlated_bath import dark_modes as dark_modes
 from ._models.correlated_bath import drift_spectrum as drift_spectrum
 from ._models.correlated_bath import exceptional_points as exceptional_points
 from ._models.correlated_bath import exchange_current as exchange_current
@@ -57,6 +66,7 @@ from ._models.presets import MARI2013_FIG2 as MARI2013_FIG2
 from ._models.ring import OptomechanicalRing as OptomechanicalRing
 from ._models.ring import RingState as RingState
 from ._models.ring import optomechanical_ring as optomechanical_ring
+from ._models.quadratic import QuadraticLindbladModel as QuadraticLindbladModel
 from ._optimize import OptimizeHistory as OptimizeHistory
 from ._optimize import optimize as optimize
 from ._results import AbstractResult as AbstractResult
@@ -67,7 +77,6 @@ from ._solvers import Unrolled as Unrolled
 from ._status import Status as Status
 from ._status import status_message as status_message
 from ._status import status_names as status_names
-from ._steady_state import solve_lyapunov as solve_lyapunov
 from ._steady_state import solve_steady_state as solve_steady_state
 from ._steady_state import steady_state as steady_state
 from ._sweep import sweep as sweep

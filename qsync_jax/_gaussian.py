@@ -617,3 +617,60 @@ def _wigner(mean: Array, cov: Array, axes: tuple[Array, ...]) -> Array:
     _, logdet = jnp.linalg.slogdet(cov)
     log_w = -0.5 * quad - 0.5 * logdet[:, None] - n * math.log(2 * math.pi)
     return jnp.exp(log_w).reshape(*batch, *grid[0].shape)
+
+
+# ----------------------------------------------------------------- occupations and converters
+
+
+def occupations(state: GaussianState) -> Float[Array, "*batch n"]:
+    """Mean number of quanta ⟨a_k†a_k⟩ of every mode: ½(C_xx + C_pp + ⟨x⟩² + ⟨p⟩²) − ½.
+
+    Vacuum → 0, thermal(n̄) → n̄, coherent |α⟩ → |α|². Batch axes of ``state`` lead.
+    """
+    state = _as_state(state)
+    cov, mean = state.cov, state.mean
+    diag = jnp.diagonal(cov, axis1=-2, axis2=-1) + mean**2
+    return 0.5 * (diag[..., 0::2] + diag[..., 1::2]) - 0.5
+
+
+def _check_hbar(hbar) -> float:
+    if isinstance(hbar, bool) or not isinstance(hbar, int | float) or not hbar > 0 \
+            or not math.isfinite(hbar):
+        raise ValueError(f"hbar must be a positive finite number; got {hbar!r}")
+    return float(hbar)
+
+
+def _xxpp_order(n: int) -> np.ndarray:
+    """Indices taking an xpxp vector to xxpp order: (x₁, …, xₙ, p₁, …, pₙ)."""
+    return np.concatenate([2 * np.arange(n), 2 * np.arange(n) + 1])
+
+
+def to_thewalrus(state: GaussianState, hbar: float = 2.0) -> tuple[Array, Array]:
+    """(means, cov) of ``state`` in The Walrus / Strawberry Fields convention.
+
+    Those libraries order quadratures **xxpp** and scale them with ħ (default ħ = 2, vacuum
+    covariance (ħ/2)·I): x = √(ħ/2)(a + a†). From this library's convention (ħ = 1, xpxp,
+    module docstring): means = √ħ·P d, cov = ħ·P C Pᵀ with P the xpxp → xxpp permutation.
+    Batch axes of ``state`` lead.
+    """
+    state = _as_state(state)
+    hbar = _check_hbar(hbar)
+    idx = _xxpp_order(state.n_modes)
+    mean = math.sqrt(hbar) * state.mean[..., idx]
+    return mean, hbar * state.cov[..., idx, :][..., :, idx]
+
+
+def from_thewalrus(means: ArrayLike, cov: ArrayLike, hbar: float = 2.0) -> GaussianState:
+    """The :class:`GaussianState` of The Walrus's (means, cov) (xxpp, ħ = ``hbar``; the inverse of
+    :func:`to_thewalrus`)."""
+    hbar = _check_hbar(hbar)
+    cov = _as_cov(cov, "cov")
+    means = _as_real(means, "means")
+    if means.shape != cov.shape[:-1]:
+        raise ValueError(f"means must have shape {cov.shape[:-1]} to match cov of shape "
+                         f"{cov.shape}; got shape {means.shape}")
+    _check_finite(means, "means")
+    inverse = np.argsort(_xxpp_order(cov.shape[-1] // 2))
+    return GaussianState(
+        mean=means[..., inverse] / math.sqrt(hbar), cov=cov[..., inverse, :][..., :, inverse] / hbar
+    )

@@ -26,7 +26,7 @@ import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PyTree
+from jaxtyping import Array, Float, PyTree
 
 from ._gaussian import GaussianState, _as_real
 from ._models._base import AbstractModel

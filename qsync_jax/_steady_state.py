@@ -6,11 +6,9 @@ state iff A is Hurwitz (every eigenvalue has Re λ < 0). The steady state is the
 
 $$\bar u = -A^{-1} b,\qquad A C + C A^\top + D = 0.$$
 
-The Lyapunov equation is solved in Kronecker form, (I ⊗ A + A ⊗ I) vec C = −vec D, by an LU
-solve (``jnp.linalg.solve``): exact up to rounding, differentiable (JAX differentiates the LU
-solve implicitly, with no unrolled iterations), and batched by ``vmap``. It costs O(m⁶) time and
-O(m⁴) memory for m = 2n quadratures — microseconds for the two-mode models, fine up to m ≈ 30;
-larger models need a Bartels–Stewart (Schur) solver.
+The Lyapunov equation is solved by :func:`qsync_jax.solve_lyapunov` (:mod:`qsync_jax._lyapunov`):
+in Kronecker form by one LU solve for small models, by Bartels–Stewart (Schur) for larger ones;
+both exact up to rounding, differentiable and batched by ``vmap``.
 
 **No unique steady state.** Where the spectral abscissa α = max Re λ(A) satisfies
 α ≥ −10⁻¹⁰·max|λ(A)| (an undamped mode, such as the dark mode of
@@ -24,46 +22,13 @@ state is ill-conditioned: its relative error grows like 10⁻¹⁶·max|λ|/|α|
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
 
 from ._devices import in_unsplit_batches
-from ._gaussian import GaussianState, _as_real
+from ._gaussian import GaussianState
+from ._lyapunov import STABILITY_RTOL, solve_lyapunov
 from ._models._base import AbstractLinearModel
 from ._results import SteadyStateSolution
 from ._status import Status
-
-STABILITY_RTOL = 1e-10
-"""A drift with max Re λ ≥ −STABILITY_RTOL · max|λ| has no unique steady state."""
-
-
-def solve_lyapunov(
-    A: Float[Array, "*batch m m"], D: Float[Array, "*batch m m"]
-) -> Float[Array, "*batch m m"]:
-    r"""The solution C of A C + C Aᵀ + D = 0 (Kronecker form, LU; differentiable).
-
-    Unique iff no two eigenvalues of A sum to zero; where two do (|λᵢ + λⱼ| ≤ STABILITY_RTOL ·
-    max|λ|), or the solution is not finite, the result is NaN. For a Hurwitz A and D = Dᵀ ⪰ 0 it
-    is the stationary covariance $C = \int_0^\infty e^{At} D e^{A^\top t} dt$. Leading axes are
-    batch axes. (SciPy's ``solve_continuous_lyapunov(A, Q)`` solves A X + X Aᴴ = Q, i.e. Q = −D.)
-    """
-    A, D = _as_real(A, "`A`"), _as_real(D, "`D`")
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2] or D.shape != A.shape:
-        raise ValueError(
-            f"`A` and `D` must be square matrices of the same shape (..., m, m); got A "
-            f"{A.shape} and D {D.shape}."
-        )
-    m = A.shape[-1]
-    eye = jnp.eye(m, dtype=A.dtype)
-    # Row-major vec: vec(AC)_{ij} = A_ik C_kj, vec(CAᵀ)_{ij} = C_il A_jl.
-    kron = jnp.einsum("...ik,jl->...ijkl", A, eye) + jnp.einsum("ik,...jl->...ijkl", eye, A)
-    kron = kron.reshape(*A.shape[:-2], m * m, m * m)
-    vec = jnp.linalg.solve(kron, -D.reshape(*D.shape[:-2], m * m, 1))
-    C = vec.reshape(D.shape)
-    lam = jnp.linalg.eigvals(jax.lax.stop_gradient(A))
-    sums = jnp.abs(lam[..., :, None] + lam[..., None, :])
-    unique = jnp.min(sums, axis=(-2, -1)) > STABILITY_RTOL * jnp.max(jnp.abs(lam), axis=-1)
-    ok = unique & jnp.all(jnp.isfinite(C), axis=(-2, -1))
-    return jnp.where(ok[..., None, None], C, jnp.nan)
 
 
 def _linear_algebra(A, b, D):
