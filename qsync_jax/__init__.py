@@ -38,9 +38,9 @@ from ._gaussian import wigner as wigner
 from ._integrate import SolverConfig as SolverConfig
 from ._integrate import evolve as evolve
 from ._integrate import time_average as time_average
+from ._lyapunov import solve_lyapunov as solve_lyapunov
 from ._lyapunov_exponent import LyapunovExponent as LyapunovExponent
 from ._lyapunov_exponent import lyapunov_exponent as lyapunov_exponent
-from ._lyapunov import solve_lyapunov as solve_lyapunov
 from ._measures import SyncMeasures as SyncMeasures
 from ._measures import complete_sync as complete_sync
 from ._measures import phase_locking_value as phase_locking_value
@@ -63,10 +63,10 @@ from ._models.correlated_bath import exchange_current as exchange_current
 from ._models.optomechanics import OptomechanicalNetwork as OptomechanicalNetwork
 from ._models.optomechanics import optomechanical_pair as optomechanical_pair
 from ._models.presets import MARI2013_FIG2 as MARI2013_FIG2
+from ._models.quadratic import QuadraticLindbladModel as QuadraticLindbladModel
 from ._models.ring import OptomechanicalRing as OptomechanicalRing
 from ._models.ring import RingState as RingState
 from ._models.ring import optomechanical_ring as optomechanical_ring
-from ._models.quadratic import QuadraticLindbladModel as QuadraticLindbladModel
 from ._optimize import OptimizeHistory as OptimizeHistory
 from ._optimize import optimize as optimize
 from ._results import AbstractResult as AbstractResult

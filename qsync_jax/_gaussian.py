@@ -68,7 +68,6 @@ import math
 import operator
 from collections.abc import Sequence
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np

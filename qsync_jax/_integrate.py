@@ -28,9 +28,6 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PyTree
 
-from ._gaussian import GaussianState, _as_real
-from ._models._base import AbstractModel
-from ._results import TimeAverage, Trajectory, _is_concrete
 from ._checks import (
     average_status,
     check_arguments,
@@ -43,6 +40,9 @@ from ._checks import (
     warn_precision,
     with_health,
 )
+from ._gaussian import GaussianState, _as_real
+from ._models._base import AbstractModel
+from ._results import TimeAverage, Trajectory, _is_concrete
 from ._status import Status
 
 

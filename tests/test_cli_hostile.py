@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import qsync_jax as qs
-from qsync_jax._cli import main
-from qsync_jax._cli import _models
+from qsync_jax._cli import _models, main
 from qsync_jax._reproduce.bittner2025 import steady_measures
 
 

@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.integrate import quad
 from helpers import DampedOscillator, x_variance
+from scipy.integrate import quad
 from scipy.linalg import expm, solve_continuous_lyapunov
 
 import qsync_jax as qs

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from scipy.integrate import quad
 from helpers import DampedOscillator, x_variance
+from scipy.integrate import quad
 
 import qsync_jax as qs
 

@@ -5,7 +5,6 @@ oscillator below threshold (closed-form squeezed steady state and its derivative
 integration with :func:`qsync_jax.evolve`.
 """
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,6 +14,7 @@ from helpers import ParametricOscillator, finite_difference_grad
 from scipy.linalg import solve_continuous_lyapunov
 
 import qsync_jax as qs
+
 
 def closed_form(kappa, chi, force):
     mean = np.array([force / (kappa / 2 - chi), 0.0])

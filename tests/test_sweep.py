@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import DampedOscillator
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
-from helpers import DampedOscillator
 
 import qsync_jax as qs
 from qsync_jax._sweep._checkpoint import Checkpoint

@@ -7,7 +7,6 @@ the same way, with its type.
 """
 
 import json
-import sys
 
 from ._parser import EXIT_FAILURE, build_parser
 

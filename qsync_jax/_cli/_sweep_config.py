@@ -31,10 +31,10 @@ model and for the smallest and largest value of each axis), the window, pairs an
 import difflib
 import functools
 import inspect
-import math
 import pathlib
 import tomllib
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -41,7 +41,6 @@ g_j → −g_j on one sublattice is the gauge b_j → −b_j). The detuning is *
 """
 
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
