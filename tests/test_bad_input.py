@@ -379,6 +379,10 @@ OPEN = {
     "sweep-fn-not-callable": "TypeError not naming `fn` (sweep module)",
     "optimize-steps-zero": "steps=0 returns the unchanged model as a result (optimize module)",
     "optimize-objective-not-callable": "TypeError not naming `objective` (optimize module)",
+    # Measures evaluate their formulas on any covariance (tests compare them with QuTiP on
+    # non-physical matrices): a concrete unphysical state gives S_c > 1. Refuse or NaN: open.
+    "complete_sync-state-unphysical": "unphysical concrete state gives S_c = 5",
+    "phase_sync-state-unphysical": "unphysical concrete state gives S_p = 5",
 }
 
 
