@@ -14,13 +14,14 @@ the saved states (or the window's end points), never at every step; all work bat
 - **Regime of the linearization** (nonlinear models only; linear models are exact): the
   dynamics of the fluctuations is linearized around the mean field, which neglects terms of
   relative size |δa|/|⟨a⟩|. With N_fl = ½(tr C − n) = Σₖ⟨δaₖ†δaₖ⟩ the fluctuation quanta,
-  N_mf = ½|⟨u⟩|² = Σₖ|⟨aₖ⟩|² the mean-field quanta and N_bath = Σₖ(n̄ₖ + 1) the scale of the
-  bath noise (thermal plus vacuum), the linearization holds while
+  N_mf = ½|⟨u⟩|² = Σₖ|⟨aₖ⟩|² the mean-field quanta and N_floor = max(N_bath, N_fl(t₀)) the
+  noise the solve starts from or is fed — N_bath = Σₖ(n̄ₖ + 1), the bath noise (thermal plus
+  vacuum), or the initial state's fluctuations if larger — the linearization holds while
 
-  $$N_\mathrm{fl} \le \epsilon\,N_\mathrm{mf} + N_\mathrm{bath},\qquad
+  $$N_\mathrm{fl} \le \epsilon\,N_\mathrm{mf} + N_\mathrm{floor},\qquad
     \epsilon = \texttt{LINEARIZATION\_RATIO} = 0.1,$$
 
-  i.e. the fluctuations beyond the bath's own stay below a tenth of the mean field in quanta (an
+  i.e. the fluctuations beyond that floor stay below a tenth of the mean field in quanta (an
   rms phase spread ≲ 0.3 rad on a limit cycle). Otherwise ``Status.linearization_broken``: a
   chaotic mean field (positive Lyapunov exponent) makes C grow exponentially and trips this
   within a few Lyapunov times; phase diffusion on a limit cycle trips it only after very long runs.
@@ -53,7 +54,7 @@ PHYSICAL_RTOL = 1e-6
 """Allowed violation of C + iΩ/2 ⪰ 0, relative to 1 + max|C| (module docstring)."""
 
 LINEARIZATION_RATIO = 0.1
-"""ε of the linearization criterion N_fl ≤ ε N_mf + N_bath (module docstring)."""
+"""ε of the linearization criterion N_fl ≤ ε N_mf + N_floor (module docstring)."""
 
 
 # ------------------------------------------------------------------------------------------ times
@@ -104,9 +105,25 @@ def _bath_occupations(model, site: GaussianState):
     return model.bath_occupations()[: site.cov.shape[-1] // 2]
 
 
-def health(model, state) -> jax.Array:
+def _quanta(site: GaussianState):
+    """(N_fl, N_mf): fluctuation and mean-field quanta of a state (module docstring)."""
+    n = site.cov.shape[-1] // 2
+    return 0.5 * (jnp.trace(site.cov, axis1=-2, axis2=-1) - n), 0.5 * jnp.sum(site.mean**2, -1)
+
+
+def noise_floor(model, state0) -> jax.Array:
+    """N_floor = max(N_bath, N_fl(state0)): the fluctuation quanta the linearization tolerates
+    whatever the mean field — the bath's own noise, or the initial state's if larger (a solve
+    cannot be blamed for the fluctuations it starts from)."""
+    site, _ = _site_view(jax.lax.stop_gradient(state0))
+    n_bath = jnp.sum(_bath_occupations(model, site) + 1.0)
+    return jnp.maximum(n_bath, _quanta(site)[0])
+
+
+def health(model, state, floor) -> jax.Array:
     """(violation, ratio) of one state: −λ_min(C + iΩ/2)/(1 + max|C|) and
-    N_fl / (ε N_mf + N_bath) (0 for linear models). NaN if the state is not finite."""
+    N_fl / (ε N_mf + N_floor) (0 for linear models; ``floor`` from :func:`noise_floor`). NaN if
+    the state is not finite."""
     state = jax.lax.stop_gradient(state)
     site, matrices = _site_view(state)
     violations = []
@@ -117,12 +134,10 @@ def health(model, state) -> jax.Array:
     if isinstance(model, AbstractLinearModel):
         ratio = jnp.zeros_like(violation)
     else:
-        n = site.cov.shape[-1] // 2
-        n_fl = 0.5 * (jnp.trace(site.cov) - n)
-        n_mf = 0.5 * jnp.sum(site.mean**2)
-        n_bath = jnp.sum(_bath_occupations(model, site) + 1.0)
-        ratio = n_fl / (LINEARIZATION_RATIO * n_mf + n_bath)
-    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(state)]))
+        n_fl, n_mf = _quanta(site)
+        ratio = n_fl / (LINEARIZATION_RATIO * n_mf + floor)
+    leaves = jax.tree_util.tree_leaves(state)
+    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in leaves]))
     return jnp.where(finite, jnp.stack([violation, ratio]), jnp.nan)
 
 
@@ -165,9 +180,9 @@ def nan_where(bad, tree):
 # -------------------------------------------------------------------------------- per-solve status
 
 
-def with_health(save):
+def with_health(save, floor):
     """A Diffrax ``SaveAt`` function that also saves :func:`health` of the state."""
-    return lambda t, y, model: (save(t, y, model), health(model, y))
+    return lambda t, y, model: (save(t, y, model), health(model, y, floor))
 
 
 def trajectory_status(result, sol_ts, saved, valid_times):
@@ -203,7 +218,7 @@ def guard_integrand(fn):
     return guarded
 
 
-def average_status(model, results, state_a, state_b, value, undefined_time, valid_window):
+def average_status(model, results, state_a, state_b, value, undefined_time, valid_window, floor):
     """(status, value, state_b) of a time average.
 
     Order: invalid window, the transient's then the window's solver status, the health of the
@@ -211,7 +226,7 @@ def average_status(model, results, state_a, state_b, value, undefined_time, vali
     non-finite average). Where failed, value and state are NaN.
     """
     code = jnp.asarray(Status.success._value)
-    for h in reversed([health(model, state_a), health(model, state_b)]):
+    for h in reversed([health(model, state_a, floor), health(model, state_b, floor)]):
         code = jnp.where(_health_code(h) != Status.success._value, _health_code(h), code)
     undefined = (undefined_time > 0) | ~_finite_per(value, 0)
     code = jnp.where((code == Status.success._value) & undefined,

@@ -34,6 +34,7 @@ from ._checks import (
     check_physical,
     check_solver_config,
     guard_integrand,
+    noise_floor,
     safe_times,
     safe_window,
     trajectory_status,
@@ -191,7 +192,8 @@ def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_fie
 def _evolve(model, ts, t0, state0, config, save, throw):
     fn = _save_state if save is None else (lambda t, y, args: save(t, y))
     saves, t0, valid = safe_times(ts, t0)
-    sol = _solve(model, state0, t0, saves[-1], config, with_health(fn), ts=saves)
+    floor = noise_floor(model, state0)
+    sol = _solve(model, state0, t0, saves[-1], config, with_health(fn, floor), ts=saves)
     status, ys = trajectory_status(sol.result, sol.ts, sol.ys, valid)
     if throw:
         ys = status.error_if(ys, status != Status.success)
@@ -266,7 +268,7 @@ def _time_average(model, window, t0, state0, config, fn, throw):
     value = jax.tree_util.tree_map(lambda x: x / (t_b - t_a), acc)
     status, value, state_b = average_status(
         model, (transient.result, window_sol.result), state_a, state_b, value, undefined_time,
-        valid,
+        valid, noise_floor(model, state0),
     )
     if throw:
         value = status.error_if(value, status != Status.success)

@@ -35,9 +35,10 @@ def test_fig2a_limit_cycle_stays_success():
     """E = 48 (Mari et al. Fig. 2(a)): physical, linearized regime up to t = 2000."""
     traj = qs.evolve(qs.optomechanical_pair(E=48.0, **PAIR), jnp.linspace(1000.0, 2000.0, 5))
     assert qs.status_names(traj.status) == "success"
-    ratios = jax.vmap(lambda s: _checks.health(qs.optomechanical_pair(E=48.0, **PAIR), s))(
-        traj.states)
-    assert np.all(np.asarray(ratios[:, 1]) < 0.05)  # N_fl / (ε N_mf + N_bath), bound 1
+    model = qs.optomechanical_pair(E=48.0, **PAIR)
+    floor = _checks.noise_floor(model, model.initial_state())
+    ratios = jax.vmap(lambda s: _checks.health(model, s, floor))(traj.states)
+    assert np.all(np.asarray(ratios[:, 1]) < 0.05)  # N_fl / (ε N_mf + N_floor), bound 1
     assert np.all(np.asarray(ratios[:, 0]) <= _checks.PHYSICAL_RTOL)
 
 
@@ -52,9 +53,9 @@ def test_fig2a_window_average_stays_success():
 def test_unphysical_saves_are_reported():
     """A state0 that is physical but evolved by a drift that squeezes beyond the bound cannot
     occur; a save made unphysical by hand must be caught by the per-save check."""
-    h = _checks.health(BATH, qs.GaussianState(mean=jnp.zeros(4), cov=0.3 * jnp.eye(4)))
+    h = _checks.health(BATH, qs.GaussianState(mean=jnp.zeros(4), cov=0.3 * jnp.eye(4)), 2.0)
     assert _checks._health_code(h) == qs.Status.unphysical._value
-    h = _checks.health(BATH, qs.vacuum(2))
+    h = _checks.health(BATH, qs.vacuum(2), 2.0)
     assert _checks._health_code(h) == qs.Status.success._value
 
 
