@@ -43,15 +43,26 @@ AREAS = {
 }
 
 
-def _area(obj) -> str:
-    module = getattr(obj, "__module__", None) or ""
+def _module(obj, name: str) -> str:
+    """The module defining the public ``name``: its ``__module__``, or for data (e.g. a preset
+    dict) the module the package imports it from."""
+    module = getattr(obj, "__module__", None)
+    if isinstance(module, str) and module.startswith("qsync_jax"):
+        return module
+    source = inspect.getsource(qsync_jax)
+    found = re.search(rf"^from \.([\w.]+) import {name} as {name}$", source, re.MULTILINE)
+    return f"qsync_jax.{found.group(1)}" if found else ""
+
+
+def _area(obj, name: str = "") -> str:
+    module = _module(obj, name)
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[0] == "qsync_jax" else "_other"
 
 
-def _order(obj) -> int:
+def _order(obj, name: str) -> int:
     areas = list(AREAS)
-    return areas.index(_area(obj)) if _area(obj) in areas else len(areas)
+    return areas.index(_area(obj, name)) if _area(obj, name) in areas else len(areas)
 
 
 def _source_position(obj) -> tuple[str, int]:
@@ -73,16 +84,16 @@ def _module_section(module: str) -> list[str]:
 def _pages() -> dict[str, tuple[str, str, list[str]]]:
     """page -> (title, summary, names in source order of their modules)."""
     pages: dict[str, tuple[str, str, list[str]]] = {}
-    found = {_area(getattr(qsync_jax, n)) for n in qsync_jax.__all__}
+    found = {_area(getattr(qsync_jax, n), n) for n in qsync_jax.__all__}
     for area in list(AREAS) + sorted(found - set(AREAS)):
-        names = [n for n in qsync_jax.__all__ if _area(getattr(qsync_jax, n)) == area]
+        names = [n for n in qsync_jax.__all__ if _area(getattr(qsync_jax, n), n) == area]
         if not names:
             continue
         stem = area.strip("_").replace("_", "-")
         page, title, summary = AREAS.get(area, (stem, stem.replace("-", " ").capitalize(), ""))
         pages.setdefault(page, (title, summary, []))[2].extend(names)
     for _, _, names in pages.values():
-        names.sort(key=lambda n: (_order(getattr(qsync_jax, n)),
+        names.sort(key=lambda n: (_order(getattr(qsync_jax, n), n),
                                   *_source_position(getattr(qsync_jax, n))))
     return pages
 
@@ -117,8 +128,8 @@ def main() -> None:
         body = [f"# {title}", "", summary, ""]
         module = None
         for name in names:
-            if getattr(qsync_jax, name).__module__ != module:
-                module = getattr(qsync_jax, name).__module__
+            if _module(getattr(qsync_jax, name), name) != module:
+                module = _module(getattr(qsync_jax, name), name)
                 body += _module_section(module)
             body += [f"::: qsync_jax.{name}", ""]
         with mkdocs_gen_files.open(f"reference/{page}.md", "w") as f:
