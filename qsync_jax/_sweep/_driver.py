@@ -122,6 +122,8 @@ def sweep(
     that are not a :class:`qsync_jax.AbstractResult`, ``dims`` that do not fit the outputs, a
     foreign checkpoint or a damaged checkpoint manifest.
     """
+    if not callable(fn):
+        raise TypeError(f"`fn` must be a function fn(model) -> result; got {fn!r}.")
     parsed = parse_axes(model, axes, mode)
     devices = check_devices(devices)
     grid_shape, flat = points(parsed, mode)
