@@ -10,10 +10,9 @@ CONSTRUCTORS = {
     "correlated-bath": qs.CorrelatedBathOscillators,
 }
 
-_OPTOMECHANICS = dict(kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
 DEFAULTS = {
-    "pair": dict(omega=[1.0, 1.005], **_OPTOMECHANICS),
-    "ring": dict(n_sites=20, omega=1.0, **_OPTOMECHANICS),
+    "pair": {**qs.MARI2013_FIG2, "omega": list(qs.MARI2013_FIG2["omega"])},
+    "ring": {**qs.MARI2013_FIG2, "n_sites": 20, "omega": 1.0},
     "correlated-bath": dict(omega=[1.0, 1.2], g=0.0, gamma=0.5, xi=0.0, n_th=0.0),
 }
 """Every parameter's default, per model kind (the constructors' argument names)."""

@@ -23,7 +23,7 @@ from qsync_jax import plot as qplot
 
 from ._output import write_data
 
-PAPER = dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
+PAPER = dict(qs.MARI2013_FIG2)
 T_LOCK = 1000.0
 MECHANICS = (1, 3)
 SCALES = (1.0, 10.0, 30.0, 100.0)
