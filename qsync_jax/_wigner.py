@@ -51,7 +51,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
 from ._devices import warn_if_pool_too_small
 from ._gaussian import GaussianState
-from ._integrate import _check_state0, _check_times
+from ._integrate import _check_times
 from ._measures import complete_sync, phase_sync
 from ._models._base import AbstractGaussianModel
 from ._results import AbstractResult
@@ -552,7 +552,7 @@ def wigner_ensemble(
     state0 = model.initial_state() if state0 is None else state0
     if not isinstance(state0, GaussianState):
         raise ValueError(f"`state0` must be a GaussianState; got {type(state0).__name__}.")
-    _check_state0(model, state0)
+    model.check_state(state0, "state0")  # a sampling distribution: PSD (below), no more
     n = model.n_modes
     for i, j in save.pairs:
         if not (0 <= i < n and 0 <= j < n):

@@ -33,11 +33,12 @@ def block_circulant(blocks):
 
 def random_ring_state(n, seed):
     """A physical translation-invariant state without mirror symmetry: C = ½·1 + B Bᵀ/10 with
-    B block circulant and random (C_{0,h} ≠ C_{0,−h}), and a random uniform mean."""
+    B block circulant and random (C_{0,h} ≠ C_{0,−h}), and a random uniform mean, large enough
+    (amplitudes ~10) that the fluctuations stay in the linearized regime (qsync_jax._checks)."""
     rng = np.random.default_rng(seed)
     b = block_circulant(list(rng.normal(size=(n, 4, 4))))
     cov = 0.5 * np.eye(4 * n) + b @ b.T / 10
-    mean = np.tile(rng.normal(size=4), n)
+    mean = np.tile(10.0 * rng.normal(size=4), n)
     return qs.GaussianState(mean=jnp.asarray(mean), cov=jnp.asarray(cov))
 
 

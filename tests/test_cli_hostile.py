@@ -44,7 +44,7 @@ HOSTILE = [
     (["simulate", "--model", "ring", "--omega", "1,1.1,1.2"], "ring parameters"),
     (BATH + ["--xi", "1.5"], "xi"),
     (BATH + ["--xi", "nan"], "xi"),
-    (BATH + ["--gamma", "0"], "gamma"),
+    (BATH + ["--gamma", "0"], "no steady state"),  # γ = 0 is allowed: a closed system
     (BATH + ["--gamma", "-0.5"], "gamma"),
     (BATH + ["--n-th", "1,2,3"], "n_th"),
     (BATH + ["--omega", "1", "--xi", "1"], "no steady state"),  # undamped dark mode

@@ -122,7 +122,7 @@ def test_pair_dark_mode_is_symmetric_at_minus_one():
         (dict(coupling=np.array([[0.1, 0.1], [0.1, 0.0]])), "coupling"),
         (dict(coupling=np.array([[0.0, 0.1], [0.2, 0.0]])), "coupling"),
         (dict(coupling=np.ones(2)), "coupling"),
-        (dict(gamma=0.0), "gamma"),
+        (dict(gamma=-0.1), "gamma"),
         (dict(n_th=(-0.1, 0.0)), "n_th"),
         (dict(omega=(1.0, 1.0, 1.0)), "omega"),
         (dict(omega=(1.0, np.inf)), "omega"),

@@ -195,7 +195,7 @@ def test_builder_reproduces_linearized_optomechanics():
     for j in range(2):
         a, b = 2 * j, 2 * j + 1
         g, alpha = float(om.g[j]), (u[j, 0] + 1j * u[j, 1]) / np.sqrt(2)
-        M[a, a] = -(float(om.detuning[j]) + np.sqrt(2) * g * u[j, 2])
+        M[a, a] = -(float(om.delta[j]) + np.sqrt(2) * g * u[j, 2])
         M[b, b] = float(om.omega[j])
         M[a, b], M[b, a] = -g * alpha, -g * np.conj(alpha)
         K[a, b] = K[b, a] = -g * alpha
@@ -251,9 +251,11 @@ def test_leaves_are_real_and_transformations_work():
     # vmap over a leaf == loop, and the public sweep over a field
     values = np.linspace(0.0, 0.2, 3)
     sweep = qs.sweep(lambda m: qs.solve_steady_state(m, throw=False), model,
-                     {"drive_imag": values}, progress=False)
+                     {"drive_imag[1]": values}, progress=False)
     for k, v in enumerate(values):
-        one = qs.steady_state(dataclasses.replace(model, drive_imag=np.full(2, v)))
+        entry = np.asarray(model.drive_imag).copy()
+        entry[1] = v
+        one = qs.steady_state(dataclasses.replace(model, drive_imag=entry))
         np.testing.assert_allclose(np.asarray(sweep["state_mean"])[k], one.mean, atol=1e-13)
     # grad w.r.t. a whole leaf (optimize's path): finite and symmetric for the Hermitian part
     grad = jax.grad(lambda m: qs.occupations(qs.steady_state(m))[0])(model)

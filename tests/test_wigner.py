@@ -80,8 +80,12 @@ def random_linear(seed=0, n=2):
     M = rng.standard_normal((2 * n, 2 * n))
     A = M - (np.max(np.linalg.eigvals(M).real) + 0.4) * np.eye(2 * n)  # stable
     G = rng.standard_normal((2 * n, 2 * n))
+    # A physical (completely positive) dynamics needs D + i(AΩ + ΩAᵀ)/2 ⪰ 0: enough noise.
+    omega = np.asarray(qs.symplectic_form(n))
+    quantum = np.max(np.abs(np.linalg.eigvalsh(1j * (A @ omega + omega @ A.T) / 2)))
+    D = G @ G.T / (2 * n) + (0.1 + quantum) * np.eye(2 * n)
     return LinearModel(A=jnp.asarray(A), b=jnp.asarray(rng.standard_normal(2 * n)),
-                       D=jnp.asarray(G @ G.T / (2 * n) + 0.1 * np.eye(2 * n)))
+                       D=jnp.asarray(D))
 
 
 BATH = qs.CorrelatedBathOscillators(omega=(1.0, 1.2), g=0.1, gamma=0.5, xi=0.5, n_th=(1.0, 0.0))
@@ -149,7 +153,8 @@ def test_zero_noise_gives_the_deterministic_mean_field():
     state0 = qs.GaussianState(mean=jnp.arange(8.0), cov=jnp.zeros((8, 8)))
     ts = jnp.array([0.0, 2.0, 4.0])
     config = qs.SolverConfig(solver=dfx.Tsit5(), rtol=1e-11, atol=1e-11)
-    ref = qs.evolve(Noiseless(pair, shift), ts, state0=state0, config=config).states.mean
+    vacuum = qs.GaussianState(mean=state0.mean, cov=0.5 * jnp.eye(8))  # the mean ignores C
+    ref = qs.evolve(Noiseless(pair, shift), ts, state0=vacuum, config=config).states.mean
     errors = []
     for dt in (0.004, 0.002):
         ens = qs.wigner_ensemble(Noiseless(pair, jnp.zeros(8)), ts, 4, KEY, state0=state0,

@@ -10,10 +10,33 @@ n_th = 0 and Δ_j = ω_j (the default detuning). The drive is **E = 48**: the ca
 ``qs.optomechanical_ring(20, **{**qs.MARI2013_FIG2, "omega": 1.0})``.
 """
 
-from types import MappingProxyType
+from collections.abc import Iterator, Mapping
 
-MARI2013_FIG2 = MappingProxyType(
-    dict(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0)
+
+class ParameterSet(Mapping):
+    """A read-only set of constructor keywords: ``constructor(**preset)``; merge to override."""
+
+    def __init__(self, doc: str, **values):
+        self._values = dict(values)
+        self.__doc__ = doc
+
+    def __getitem__(self, key: str):
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"ParameterSet({self._values!r})"
+
+
+MARI2013_FIG2 = ParameterSet(
+    "Fig. 2 of Mari et al. (2013): keywords of :func:`qsync_jax.optomechanical_pair` (read-only; "
+    "E = 48 is the caption's E/κ = 320; module :mod:`qsync_jax._models.presets`).",
+    omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005, E=48.0, mu=0.02, n_th=0.0,
 )
 """Fig. 2 of Mari et al. (2013): keywords of :func:`qsync_jax.optomechanical_pair` (read-only;
 E = 48 is the caption's E/κ = 320, module docstring)."""

@@ -228,7 +228,7 @@ def _attributes(model, mode: str) -> dict:
     """``sweep_mode``, the base model (type, parameters, units), the library versions.
 
     Parameters are netCDF-writable: numbers and 1-D arrays as they are, larger arrays as JSON
-    nested lists, static settings (e.g. ``mean_field_approx``) as text.
+    nested lists, static settings (e.g. a ring's ``n_sites``) as they are.
     """
     attrs = {"sweep_mode": mode, "model": type(model).__name__}
     for field in dataclasses.fields(model):
