@@ -163,13 +163,16 @@ def test_evolve_bloch_matches_dense(name):
     ring = ring_model(n, kwargs)
     state0 = None if seed is None else random_ring_state(n, seed)
     ring_state0 = None if seed is None else qs.RingState.from_dense(state0, n)
-    bloch = qs.evolve(ring, TS, config=TIGHT, state0=ring_state0)
-    dense = qs.evolve(network, TS, config=TIGHT, state0=state0)
+    # The random states start far from the weakly driven mean field: by t ≈ 10 their
+    # fluctuations rival it (Status.linearization_broken), so they are compared earlier.
+    ts = TS if seed is None else TS / 4
+    bloch = qs.evolve(ring, ts, config=TIGHT, state0=ring_state0)
+    dense = qs.evolve(network, ts, config=TIGHT, state0=state0)
     assert isinstance(bloch.states, qs.RingState) and isinstance(dense.states, qs.GaussianState)
-    assert bloch.states.bloch_real.shape == (len(TS), 10, n // 2 + 1)
+    assert bloch.states.bloch_real.shape == (len(ts), 10, n // 2 + 1)
     # The default state is mirror symmetric: Im Ĝ = 0 is not even integrated.
     assert (bloch.states.bloch_imag is None) == (state0 is None)
-    for k in range(len(TS)):
+    for k in range(len(ts)):
         assert relative_error(bloch.states.cov[k], dense.states.cov[k]) < 1e-10
         assert relative_error(bloch.states.mean[k], dense.states.mean[k]) < 1e-10
     pair = bloch.states.pair(n - 1)
