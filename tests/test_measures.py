@@ -98,8 +98,9 @@ def test_measures_match_operator_definitions_in_qutip():
     psi = qutip.tensor(qutip.coherent(dim, 1.0 + 0.5j), qutip.basis(dim, 0))
     psi = (0.3 * (a.dag() * b.dag() - a * b)).expm() * psi  # two-mode squeezing
     psi = (0.4 * (a.dag() * b - a * b.dag())).expm() * psi  # beam splitter
-    psi = (0.2j * (b.dag() * b.dag() - b * b) / 2).expm() * psi  # local squeezing
+    psi = (-0.1j * (b.dag() * b.dag() + b * b)).expm() * psi  # local squeezing, ξ = 0.2i
     psi = qutip.tensor(qutip.qeye(dim), qutip.displace(dim, -0.7 + 1.2j)) * psi
+    psi = psi.unit()  # truncation leaves a norm of 1 − O(1e-12)
     quads = []
     for op in (a, b):
         quads += [(op + op.dag()) / np.sqrt(2), (op - op.dag()) / (1j * np.sqrt(2))]

@@ -632,7 +632,7 @@ def test_dataset_dimensions_attributes_and_netcdf(tmp_path):
     assert pair.M.dims == ("mu", "site_i", "site_j") and pair.S.dims == ("mu", "quantity",
                                                                           "site_i")
     assert pair.attrs["model.coupling"] == "[[0.0, 1.0], [1.0, 0.0]]"
-    assert pair.attrs["model.E"] == 48.0
+    np.testing.assert_array_equal(pair.attrs["model.E"], [48.0, 48.0])
     for engine in ("scipy", "h5netcdf"):
         for name, data in (("bath", ds), ("pair", pair)):
             path = tmp_path / f"{name}_{engine}.nc"
