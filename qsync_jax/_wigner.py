@@ -49,13 +49,13 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
-from ._devices import warn_if_pool_too_small
 from ._gaussian import GaussianState
 from ._integrate import _check_times
 from ._measures import complete_sync, phase_sync
 from ._models._base import AbstractGaussianModel
 from ._results import AbstractResult
 from ._status import Status, mark_nonfinite, status_message
+from ._sweep._execute import check_devices
 
 _AXIS = "trajectories"
 _PER_DEVICE = {"cpu": 1024}
@@ -473,14 +473,6 @@ def _save_steps(ts, t0, dt) -> np.ndarray:
     return np.diff(steps, prepend=0.0).astype(np.int32)
 
 
-def _check_devices(devices) -> list:
-    devices = jax.devices() if devices is None else list(devices)
-    if not devices or not all(isinstance(d, jax.Device) for d in devices):
-        raise ValueError(f"`devices` must be a non-empty sequence of jax devices; got {devices!r}.")
-    warn_if_pool_too_small(devices)
-    return devices
-
-
 def wigner_ensemble(
     model: AbstractGaussianModel,
     ts: Float[Array, " T"],
@@ -547,7 +539,7 @@ def wigner_ensemble(
     if not isinstance(save, WignerSave):
         raise ValueError(f"`save` must be a qsync_jax.WignerSave; got {save!r}.")
     key = _check_key(key)
-    devices = _check_devices(devices)
+    devices = check_devices(devices)
     _check_model_type(model)
     state0 = model.initial_state() if state0 is None else state0
     if not isinstance(state0, GaussianState):
