@@ -20,7 +20,7 @@ demo: $(VENV)/.installed-plot-$(CKSUM)
 	$(BIN)/qsync reproduce all --quick --out figures
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ""
