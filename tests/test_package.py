@@ -70,3 +70,19 @@ def test_license_file_matches_the_declared_license():
 
 def test_package_is_typed():
     assert (ROOT / "qsync_jax" / "py.typed").exists()
+
+
+def test_project_addresses_agree():
+    # pyproject.toml's [project.urls] is the one place; what cannot read it must repeat it.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    urls = pyproject["project"]["urls"]
+    source = urls["Source"]
+    assert urls["Homepage"] == source and urls["Issues"] == f"{source}/issues"
+    assert urls["Changelog"] == f"{source}/blob/main/CHANGELOG.md"
+    assert urls["Documentation"].endswith("/")  # mkdocs' site_url (docs/_scripts/hooks.py)
+    assert f"repository-code: {source}\n" in (ROOT / "CITATION.cff").read_text()
+    readme = pyproject["tool"]["hatch"]["metadata"]["hooks"]["fancy-pypi-readme"]
+    raw = source.replace("https://github.com/", "https://raw.githubusercontent.com/")
+    assert [s["replacement"] for s in readme["substitutions"]] == [
+        rf"\1({raw}/main/\2)", rf"]({source}/blob/main/\1)"]
+    assert "qsync-jax" not in (ROOT / "mkdocs.yml").read_text()

@@ -50,7 +50,7 @@ def _module(obj, name: str) -> str:
     if isinstance(module, str) and module.startswith("qsync_jax"):
         return module
     source = inspect.getsource(qsync_jax)
-    found = re.search(rf"^from \.([\w.]+) import {name} as {name}$", source, re.MULTILINE)
+    found = re.search(rf"^\s*from \.([\w.]+) import {name} as {name}$", source, re.MULTILINE)
     return f"qsync_jax.{found.group(1)}" if found else ""
 
 
