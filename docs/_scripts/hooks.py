@@ -1,10 +1,11 @@
 """MkDocs hooks: the project's addresses from ``pyproject.toml``; MathJax served from the site.
 
 The site's address (``site_url``) and the repository link (``repo_url``) are the ``Documentation``
-and ``Source`` entries of ``[project.urls]`` in ``pyproject.toml``, the one place they are written.
+and ``Source`` entries of ``[project.urls]`` in ``pyproject.toml``, where they are written.
 
-MathJax is served from the site itself, so pages render math offline. MathJax 2.7 comes from the ``jupyter-server-mathjax`` package (the ``docs`` extra); it is copied
-to ``assets/mathjax/`` after the build. ``javascripts/mathjax-config.js`` configures it.
+MathJax is served from the site itself, so pages render math offline. MathJax 2.7 comes from the
+``jupyter-server-mathjax`` package (the ``docs`` extra); it is copied to ``assets/mathjax/`` after
+the build. ``javascripts/mathjax-config.js`` configures it.
 """
 
 import pathlib

@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"qsync {__version__}",
                         help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
-                                title="commands", metavar="COMMAND")
+                                title="commands")
 
     rep = sub.add_parser("reproduce", help="reproduce the figures of a paper (PNG) and write "
                          "the data behind them", description="Write the figures of a paper "
