@@ -36,32 +36,13 @@ import warnings
 
 import jax
 
-_POOL_VARIABLE = "NPROC"
+from ._pool import POOL_VARIABLE as _POOL_VARIABLE
+from ._pool import intra_op_threads as _intra_op_threads
+from ._pool import pool_size as _pool_size
+from ._pool import usable_cores as _usable_cores
 
 JAXLIB_SPLIT_WORK = 200_000
 """Flops (jaxlib's estimate) from which one batched LAPACK call is split over the thread pool."""
-
-
-def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-def _intra_op_threads() -> int:
-    """Threads of XLA's CPU intra-op pool: ``NPROC`` if set, else the usable cores."""
-    try:
-        return int(os.environ[_POOL_VARIABLE])
-    except (KeyError, ValueError):
-        return _usable_cores()
-
-
-def _pool_size(n_devices: int) -> int:
-    """Threads that leave one free with two blocked per device (module docstring)."""
-    return max(2 * n_devices + 2, _usable_cores())
-
-
-# At import (qsync_jax imports this module first): size the pool for one device, unless the
-# user sized it. Without effect once JAX has started its CPU backend.
-os.environ.setdefault(_POOL_VARIABLE, str(_pool_size(1)))
 
 
 def use_cpu_devices(n: int | None = None) -> int:

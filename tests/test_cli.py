@@ -1,7 +1,12 @@
 """The qsync command: each subcommand on tiny inputs, compared with the library called directly."""
 
+import argparse
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +16,8 @@ import xarray as xr
 
 import qsync_jax as qs
 from qsync_jax._cli import main
+from qsync_jax._cli._models import DEFAULTS
+from qsync_jax._cli._parser import PARAMETERS, build_parser
 from qsync_jax._cli._simulate import _mechanical_measures
 from qsync_jax._cli._sweep_config import load
 from qsync_jax._reproduce.bittner2025 import steady_measures
@@ -26,6 +33,94 @@ def run_sweep(config, target):
     assert main(["sweep", str(config), "--out", str(target), "--no-progress"]) == 0
     with xr.open_dataset(target, engine="h5netcdf") as ds:
         return ds.load()
+
+
+HELP = [["--help"], ["--version"], ["reproduce", "--help"], ["simulate", "--help"],
+        ["sweep", "--help"]]
+
+
+def _help_pages() -> dict[str, str]:
+    """Every ``--help`` page, rendered as the terminal shows it (80 columns)."""
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {"qsync": parser.format_help()} | {
+        f"qsync {name}": sub.format_help() for name, sub in commands.choices.items()}
+
+
+def test_help_and_version_import_no_jax_and_answer_fast():
+    # Each in a fresh interpreter: `qsync --help` must not wait for JAX (seconds) to import.
+    code = ("import sys\nfrom qsync_jax._cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "assert 'jax' not in sys.modules, 'imported jax'\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    started = time.perf_counter()
+    for argv in HELP:
+        run = subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 0, (argv, run.stderr)
+        version = re.fullmatch(r"qsync \d+\.\d+\.\d+\S*\n", run.stdout)
+        assert run.stdout.startswith("usage: qsync") or version, run.stdout
+    per_help = (time.perf_counter() - started) / len(HELP)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import jax"], env=env, check=True, timeout=120)
+    jax_import = time.perf_counter() - started
+    print(f"qsync --help: {per_help:.2f} s per call; python -c 'import jax': {jax_import:.2f} s")
+    assert per_help < jax_import  # side by side; on an idle machine about 0.1 s against 1-3 s
+
+
+def test_python_m_qsync_jax_help():
+    run = subprocess.run([sys.executable, "-m", "qsync_jax", "--help"], capture_output=True,
+                         text=True, timeout=120, env={**os.environ,
+                                                      "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert run.returncode == 0 and run.stdout.startswith("usage: qsync")
+
+
+def test_every_option_states_its_default():
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            text = sub._get_formatter()._expand_help(action)
+            where = f"qsync {name} {action.option_strings[0]}: {text!r}"
+            assert "(default: " in text or "; default: " in text, where
+            if action.dest in PARAMETERS:  # one default per model kind, from _models.DEFAULTS
+                for kind, values in DEFAULTS.items():
+                    if action.dest in values:
+                        value = values[action.dest]
+                        value = value if isinstance(value, list) else [value]
+                        assert ",".join(f"{v:g}" for v in value) in text, (kind, where)
+            elif isinstance(action.default, float):
+                assert f"default: {action.default:g}" in text, where
+            elif isinstance(action.default, str):
+                assert f"default: {action.default}" in text, where
+            elif action.default is False:
+                assert "default: off" in text, where
+
+
+def test_parameter_units_are_the_model_declarations():
+    # The help cannot import the models (JAX): its units are checked against their declarations.
+    models = {"pair": qs.OptomechanicalNetwork, "ring": qs.OptomechanicalRing,
+              "correlated-bath": qs.CorrelatedBathOscillators}
+    declared = {}
+    for kind, model in models.items():
+        for name, parameter in qs.parameters(model).items():
+            if name in DEFAULTS[kind]:
+                declared.setdefault(name, set()).add(parameter.units)
+    assert set(declared) == set(PARAMETERS) - {"n_sites"}
+    for name, units in declared.items():
+        assert units == {PARAMETERS[name][1].replace("dimensionless", "1")}, name
+
+
+def test_help_is_plain_text_with_units():
+    for page, text in _help_pages().items():
+        assert text.isascii(), page
+        for markup in ("``", "`", ":mod:", ":func:", "**", "\\"):
+            assert markup not in text, (page, markup)
+    pages = _help_pages()
+    assert "unit-free" in pages["qsync"] and "1/omega_1" in pages["qsync"]
+    assert "--t-final T_FINAL     end of the averaging window [time]" in pages["qsync simulate"]
 
 
 def test_help_and_version(capsys):

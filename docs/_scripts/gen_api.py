@@ -50,7 +50,7 @@ def _module(obj, name: str) -> str:
     if isinstance(module, str) and module.startswith("qsync_jax"):
         return module
     source = inspect.getsource(qsync_jax)
-    found = re.search(rf"^from \.([\w.]+) import {name} as {name}$", source, re.MULTILINE)
+    found = re.search(rf"^\s*from \.([\w.]+) import {name} as {name}$", source, re.MULTILINE)
     return f"qsync_jax.{found.group(1)}" if found else ""
 
 
@@ -78,7 +78,8 @@ def _module_section(module: str) -> list[str]:
     summary, _, body = doc.partition("\n")
     if not summary:
         return []
-    return [f"## {convert(summary.strip().rstrip('.'))}", "", convert(body.strip()), ""]
+    heading = f"## {convert(summary.strip().rstrip('.'))} {{#{module}}}"  # :mod: links here
+    return [heading, "", convert(body.strip()), ""]
 
 
 def _pages() -> dict[str, tuple[str, str, list[str]]]:
@@ -106,7 +107,9 @@ def _cli_page() -> str:
 
     top = help_text()
     match = re.search(r"\{([\w,-]+)\}", top)
-    commands = match.group(1).split(",") if match else []
+    if not match:
+        raise RuntimeError(f"`qsync --help` lists no commands:\n{top}")
+    commands = match.group(1).split(",")
     lines = ["# The `qsync` command", "",
              "Generated from `qsync --help`; see the [command-line guide](../guides/cli.md).", "",
              "```text", top, "```", ""]

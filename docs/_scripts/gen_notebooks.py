@@ -26,6 +26,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"),
                    key=lambda p: (p.stem != "quickstart", p.stem))  # the quickstart first
 CACHE = ROOT / "build" / "docs-notebooks"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# XLA's own C++ log lines (absl format: "E1202 16:31:32.371726   30068 file.cc:123] ..."): compiler
+# diagnostics with timestamps and process ids, not output of the notebook's code.
+XLA_LOG = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w./-]+:\d+\] [^\n]*\n?")
 
 
 def _library_hash() -> bytes:
@@ -59,6 +62,25 @@ def _fence(text: str, lang: str) -> list[str]:
     return [f"```{lang}", text.rstrip("\n"), "```", ""]
 
 
+def _streams(outputs: list) -> list:
+    """The outputs with consecutive text of one stream joined, as a terminal shows it: a line
+    rewritten with carriage returns (progress bars) shows its last state; XLA's log lines are
+    dropped."""
+    merged = []
+    for out in outputs:
+        if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                and merged[-1].name == out.name):
+            merged[-1] = nbformat.from_dict({**merged[-1], "text": merged[-1].text + out.text})
+        else:
+            merged.append(out)
+    for out in merged:
+        if out.output_type == "stream":
+            text = XLA_LOG.sub("", ANSI.sub("", out.text))
+            out.text = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1]
+                                 for line in text.split("\n"))
+    return [out for out in merged if out.output_type != "stream" or out.text.strip()]
+
+
 def _markdown(stem: str, nb: nbformat.NotebookNode) -> tuple[str, str]:
     """(title, page) of an executed notebook; figures are written next to the page."""
     title, lines, n_figures = stem.replace("_", " ").capitalize(), [], 0
@@ -70,9 +92,9 @@ def _markdown(stem: str, nb: nbformat.NotebookNode) -> tuple[str, str]:
             lines += [cell.source, ""]
         elif cell.cell_type == "code" and cell.source.strip():
             lines += _fence(cell.source, "python")
-            for out in cell.outputs:
+            for out in _streams(cell.outputs):
                 if out.output_type == "stream":
-                    lines += _fence(ANSI.sub("", out.text), "text")
+                    lines += _fence(out.text, "text")
                 elif "image/png" in out.get("data", {}):
                     n_figures += 1
                     name = f"{stem}_files/figure_{n_figures}.png"

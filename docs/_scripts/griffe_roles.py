@@ -3,7 +3,8 @@
 The docstrings read well in ``help()`` and use a little reST: roles such as
 ``:func:`qsync_jax.evolve``` and ``::`` before a literal block. Here a role becomes a link to the
 API reference when its target is a public name (``qsync_jax.X`` or ``qsync_jax.plot.X``, members
-link to their class), and inline code otherwise; a trailing ``::`` becomes ``:``.
+link to their class) or a module that defines one (its section, whose heading has the module's
+name as id: docs/_scripts/gen_api.py), and inline code otherwise; a trailing ``::`` becomes ``:``.
 """
 
 import re
@@ -18,10 +19,13 @@ LITERAL = re.compile(r"\s?::$", re.MULTILINE)
 PUBLIC = {f"qsync_jax.{n}" for n in qsync_jax.__all__} | {
     f"qsync_jax.plot.{n}" for n in dir(qsync_jax.plot) if not n.startswith("_")
 }
+MODULES = {getattr(getattr(qsync_jax, n), "__module__", None) for n in qsync_jax.__all__}
 
 
 def _target(name: str) -> str | None:
     """The documented public object a role's target refers to, if any."""
+    if name in MODULES:
+        return name
     name = name.removeprefix("qs.").removeprefix("qsync_jax.")
     parts = name.split(".")
     for k in range(len(parts), 0, -1):
