@@ -6,6 +6,7 @@ References: the monodromy by central finite differences of the direct integrator
 """
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -237,3 +238,35 @@ def test_sync_measures_absolute_option():
     np.testing.assert_allclose(absolute, 1.0 / variance, rtol=1e-12)
     with pytest.raises(ValueError, match="relative"):
         qs.SyncMeasures((1, 3), relative="no")
+
+
+def test_simulate_reports_the_absolute_complete_sync(capsys):
+    """`qsync simulate` gives S_c of eq. (1) (means included) beside the relative S_c."""
+    from qsync_jax._cli import main
+
+    argv = ["simulate", "--model", "pair", "--t-final", "60", "--average-from", "50",
+            "--rtol", "1e-6", "--atol", "1e-6"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    absolute = qs.SyncMeasures((1, 3), relative=False)
+    avg = qs.time_average(PAIR, absolute, (50.0, 60.0),
+                          config=qs.SolverConfig(rtol=1e-6, atol=1e-6))
+    mean = result["window_mean"]
+    assert mean["S_c_absolute"] == pytest.approx(float(avg.value["complete_sync"][0]), rel=1e-10)
+    assert mean["S_c_absolute"] < mean["S_c"]  # the unequal orbits' mean difference counts
+    end = qs.complete_sync(avg.state, 1, 3, relative=False)
+    assert result["end_of_window"]["S_c_absolute"] == pytest.approx(float(end), rel=1e-10)
+
+
+def _floquet_fn(model):
+    return qs.time_average(model, MEASURES, (600.0, 700.0), method="floquet", throw=False)
+
+
+@pytest.mark.slow
+def test_floquet_average_in_a_sweep():
+    data = qs.sweep(_floquet_fn, PAIR, {"mu": [0.02, 0.1]}, mode="zip", progress=False)
+    single = qs.time_average(PAIR, MEASURES, (600.0, 700.0), method="floquet")
+    np.testing.assert_allclose(data["complete_sync"].values[0], single.value["complete_sync"],
+                               rtol=1e-10)
+    assert list(data["status"].values) == ["success", "unstable_periodic_orbit"]
+    assert np.isnan(data["complete_sync"].values[1]).all()
