@@ -8,6 +8,7 @@ References: the monodromy by central finite differences of the direct integrator
 import dataclasses
 import json
 
+import diffrax as dfx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,24 +135,30 @@ def test_floquet_average_under_vmap_gives_status_per_point():
 
 
 @pytest.mark.slow
-def test_gradients_match_finite_differences():
-    """d/dμ of the period (implicit function theorem) and of a Floquet window average."""
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_derivatives_match_finite_differences(mode):
+    """d/dμ of the period, D_φ (implicit function theorem) and of a Floquet window average,
+    by jax.jacfwd (ForwardMode solves) and jax.jacrev (checkpointed solves)."""
+    adjoint = dfx.ForwardMode() if mode == "forward" else dfx.RecursiveCheckpointAdjoint()
+    config = qs.SolverConfig(adjoint=adjoint)
+    options = qs.OrbitOptions(config=qs.SolverConfig(rtol=1e-11, atol=1e-11, adjoint=adjoint))
 
-    def period(mu):
+    def orbit(mu):
         model = dataclasses.replace(PAIR, mu=mu)
-        return qs.periodic_orbit(model, t_transient=600.0).period
+        o = qs.periodic_orbit(model, t_transient=600.0, config=config, options=options)
+        return jnp.stack([o.period, o.phase_diffusion])
 
     def average(mu):
         model = dataclasses.replace(PAIR, mu=mu)
-        avg = qs.time_average(model, MEASURES, (600.0, 700.0), method="floquet",
-                              t_transient=600.0)
-        return avg.value["complete_sync"][0]
+        avg = qs.time_average(model, MEASURES, (700.0, 800.0), method="floquet",
+                              t_transient=600.0, config=config, options=options)
+        return jnp.stack([avg.value["complete_sync"][0], avg.value["phase_sync"][0]])
 
+    jac = jax.jacfwd if mode == "forward" else jax.jacrev
     mu, h = jnp.asarray(0.02), 1e-5
-    for f, rtol in ((period, 1e-5), (average, 1e-4)):
-        grad = jax.grad(f)(mu)
+    for f in (orbit, average):
         fd = (f(mu + h) - f(mu - h)) / (2 * h)
-        np.testing.assert_allclose(grad, fd, rtol=rtol)
+        np.testing.assert_allclose(jac(f)(mu), fd, rtol=2e-5)
 
 
 # ----------------------------------------------------------------------------- hostile input
