@@ -333,6 +333,10 @@ def _prepare(model, state0, t0):
     if not isinstance(model, AbstractModel):
         raise TypeError(f"`model` must be a qsync_jax model; got {type(model).__name__}.")
     state0 = model.initial_state() if state0 is None else state0
+    if not isinstance(state0, GaussianState):
+        raise TypeError(f"`model` must have a dense covariance (a GaussianState); got a "
+                        f"{type(state0).__name__} from {type(model).__name__} (a ring: "
+                        f"use ring.to_network()).")
     _check_state0(model, state0)
     _check_scalar_time("t0", t0)
     return state0

@@ -112,7 +112,10 @@ def test_window_average_of_a_small_ring():
     ring = qs.optomechanical_ring(3, **{**PAPER, "omega": 1.0, "mu": 0.02})
     measures = qs.SyncMeasures([(1, 3), (1, 5)])
     window = (800.0, 1200.0)
-    direct = qs.time_average(ring, measures, window, path="dense")
+    with pytest.raises(TypeError, match="to_network"):
+        qs.time_average(ring, measures, window, method="floquet")
+    ring = ring.to_network()
+    direct = qs.time_average(ring, measures, window)
     floquet = qs.time_average(ring, measures, window, method="floquet")
     for key in ("complete_sync", "phase_sync"):
         np.testing.assert_allclose(floquet.value[key], direct.value[key], rtol=1e-6)
