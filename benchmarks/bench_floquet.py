@@ -10,10 +10,11 @@ process by
   ``--t-transient``, a few periods of the locked orbit, then linear algebra.
 
 For each: compile time (first call minus the best warm call) apart from the run time (best of
-``--repeats`` warm calls, wall and CPU), the relative difference of the averages, and the CPU
-speed-up. A direct solve at rtol = atol = 1e-11 (not timed) is the accuracy reference of both:
-at t ~ 20000 the direct solve at the default 1e-8 carries a phase error of its own. JSON via
-``benchmarks/_common.py`` into ``benchmarks/results/``.
+``--repeats`` warm calls, wall and CPU, the two methods' calls alternating), the relative
+difference of the averages, and the CPU speed-up. A direct solve at rtol = atol = 1e-11 (not
+timed) is the accuracy reference of both: at t ~ 20000 the direct solve at the default 1e-8
+carries a phase error of its own. JSON via ``benchmarks/_common.py`` into
+``benchmarks/results/``.
 
 Usage: ``python benchmarks/bench_floquet.py [--t-transient 400] [--repeats 3]``
 """
@@ -34,19 +35,24 @@ WINDOWS = "1000:2000,2000:4000,20000:21000"
 TIGHT = qs.SolverConfig(rtol=1e-11, atol=1e-11)
 
 
-def timed(run, repeats):
-    first = time.perf_counter()
-    result = jax.block_until_ready(run())
-    first = time.perf_counter() - first
-    walls, cpus = [], []
+def timed(runs, repeats):
+    """Compile (first call), then ``repeats`` warm calls of each run, alternating so that both
+    see the same load on a shared machine; per run its result and timings."""
+    results, firsts, walls, cpus = [], [], [[] for _ in runs], [[] for _ in runs]
+    for run in runs:
+        first = time.perf_counter()
+        results.append(jax.block_until_ready(run()))
+        firsts.append(time.perf_counter() - first)
     for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = jax.block_until_ready(run())
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return result, {"compile_s": first - min(walls), "run_wall_s": min(walls),
-                    "run_cpu_s": min(cpus), "num_steps": int(result.num_steps),
-                    "status": str(qs.status_names(result.status))}
+        for i, run in enumerate(runs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            results[i] = jax.block_until_ready(run())
+            walls[i].append(time.perf_counter() - wall)
+            cpus[i].append(time.process_time() - cpu)
+    return [(result, {"compile_s": first - min(wall), "run_wall_s": min(wall),
+                      "run_cpu_s": min(cpu), "num_steps": int(result.num_steps),
+                      "status": str(qs.status_names(result.status))})
+            for result, first, wall, cpu in zip(results, firsts, walls, cpus)]
 
 
 def main(argv=None):
@@ -62,9 +68,10 @@ def main(argv=None):
     report = {"benchmark": "floquet", "metadata": metadata(), "params": PARAMS,
               "t_transient": args.t_transient, "rows": []}
     for window in windows:
-        direct, d = timed(lambda: qs.time_average(model, measures, window), args.repeats)
-        floquet, f = timed(lambda: qs.time_average(model, measures, window, method="floquet",
-                                                   t_transient=args.t_transient), args.repeats)
+        (direct, d), (floquet, f) = timed(
+            [lambda: qs.time_average(model, measures, window),
+             lambda: qs.time_average(model, measures, window, method="floquet",
+                                     t_transient=args.t_transient)], args.repeats)
         row = {"window": window, "direct": d, "floquet": f,
                "S_c": [float(direct.value["complete_sync"][0]),
                        float(floquet.value["complete_sync"][0])],

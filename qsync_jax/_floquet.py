@@ -30,10 +30,12 @@ covariance therefore gains (t/T)·ZᵀQZ · f fᵀ: a quantity that sees the tan
 of two unequal orbits) grows linearly in time, and measures such as S_c decay like 1/t.
 
 **Shooting.** After a transient the orbit point is found by Newton's method on
-(u, T) ↦ (φ_T(u) − u, f(u_s)·(u − u_s)) (the second component, a phase condition, fixes the
+G(u, T) = (φ_T(u) − u, f(u_s)·(u − u_s)) (the second component, a phase condition, fixes the
 point on the hyperplane through the trajectory's state u_s orthogonal to the flow), with the
-monodromy from the variational equation integrated alongside. Derivatives with respect to model
-parameters follow from the implicit function theorem at the fixed point (reverse mode).
+monodromy from the variational equation integrated alongside, starting from the period guessed
+from the transient's last return to that hyperplane. Derivatives with respect to model
+parameters follow from the implicit function theorem at the fixed point,
+d(u*, T*)/dθ = −(∂G/∂(u, T))⁻¹ ∂G/∂θ, in forward and reverse mode.
 """
 
 import diffrax as dfx
@@ -51,7 +53,6 @@ from ._integrate import (
     _check_times,
     _save_state,
     _solve,
-    _vector_field,
 )
 from ._matmul import matmul as _matmul
 from ._models._base import AbstractModel
@@ -147,78 +148,60 @@ def _bordered(M, f, f_ref):
 
 
 def _newton(model, x_ref, f_ref, T0, config, max_iter, tol):
-    def residual(x, T):
-        x_T, M, status, steps = _flow(model, x, T, config)
-        return x_T - x, jnp.dot(f_ref, x - x_ref), M, x_T, status, steps
+    """Newton's iteration on the shooting equations; also returns its last Newton matrix."""
 
     def cond(carry):
-        _, _, err, it, status, _ = carry
+        _, _, err, it, status, _, _ = carry
         return (err > tol) & (it < max_iter) & (status == Status.success) & ~jnp.isnan(err)
 
     def body(carry):
-        x, T, _, it, _, steps = carry
-        r, c, M, x_T, status, n = residual(x, T)
+        x, T, _, it, _, steps, _ = carry
+        x_T, M, status, n = _flow(model, x, T, config)
         J = _bordered(M, model.mean_field(T, x_T), f_ref)
-        delta = jnp.linalg.solve(J, -jnp.concatenate([r, c[None]]))
+        delta = jnp.linalg.solve(J, -jnp.concatenate([x_T - x, jnp.dot(f_ref, x - x_ref)[None]]))
         x_new, T_new = x + delta[:-1], T + delta[-1]
         err = jnp.linalg.norm(delta[:-1]) / (1.0 + jnp.linalg.norm(x))
         err = jnp.maximum(err, jnp.abs(delta[-1]) / T)
-        return x_new, T_new, err, it + 1, status, steps + n
+        return x_new, T_new, err, it + 1, status, steps + n, J
 
+    n = x_ref.shape[0]
     init = (x_ref, T0, jnp.asarray(jnp.inf, T0.dtype), jnp.asarray(0), Status.success,
-            jnp.asarray(0))
-    x, T, err, it, status, steps = jax.lax.while_loop(cond, body, init)
+            jnp.asarray(0), jnp.eye(n + 1, dtype=x_ref.dtype))
+    x, T, err, _, status, steps, J = jax.lax.while_loop(cond, body, init)
     converged = (err <= tol) & (status == Status.success) & (T > 0)
-    return x, T, converged, steps
+    return x, T, J, converged, steps
 
 
-@eqx.filter_custom_vjp
-def _shoot(diff, T0, config, max_iter, tol):
-    model, x_ref, f_ref = diff
-    return _newton(model, x_ref, f_ref, T0, config, max_iter, tol)
+def _shoot(model, x_ref, f_ref, T0, config, max_iter, tol):
+    """The fixed point z* = (u*, T*) of G(z; θ) = (φ_T(u) − u, f_ref·(u − u_ref)) = 0.
+
+    Newton's iteration runs on constants (no derivative flows through it); the result is then
+    z = z* − J⁻¹ G(z*; θ) with J = ∂G/∂z held constant: equal to z* (G(z*) ≈ 0, so this is one
+    more Newton step) and with derivative −J⁻¹ ∂G/∂θ, the implicit function theorem, in forward
+    and reverse mode alike (θ: the model's parameters and the section u_ref, f_ref).
+    """
+    dynamic, static = eqx.partition((model, x_ref, f_ref), eqx.is_inexact_array)
+    model_c, x_ref_c, f_ref_c = eqx.combine(jax.lax.stop_gradient(dynamic), static)
+    x, T, J, converged, steps = _newton(model_c, x_ref_c, f_ref_c, T0, config, max_iter, tol)
+    # G at the fixed point, differentiable in θ: the mean field over one period.
+    x_safe, T_safe = jnp.where(converged, x, x_ref_c), jnp.where(converged, T, 1.0)
+    sol = _solve(model, x_safe, jnp.zeros_like(T_safe), T_safe, config, _save_state,
+                 vector_field=lambda t, u, m: m.mean_field(t, u))
+    G = jnp.concatenate([sol.ys[-1] - x_safe, jnp.dot(f_ref, x_safe - x_ref)[None]])
+    delta = jnp.linalg.solve(J, G)
+    converged = converged & (from_diffrax(sol.result) == Status.success)
+    return x - delta[:-1], T - delta[-1], converged, steps + sol.stats["num_steps"]
 
 
-@_shoot.def_fwd
-def _shoot_fwd(perturbed, diff, T0, config, max_iter, tol):
-    out = _shoot.fn(diff, T0, config, max_iter, tol)
-    return out, out[:2]
-
-
-@_shoot.def_bwd
-def _shoot_bwd(residuals, grad_obj, perturbed, diff, T0, config, max_iter, tol):
-    """Implicit function theorem: G(z, θ) = 0 ⇒ θ̄ = −G_θᵀ λ with Jᵀ λ = z̄, z = (u*, T)."""
-    model, x_ref, f_ref = diff
-    x, T = residuals
-    x_bar, T_bar = grad_obj[0], grad_obj[1]
-    x_bar = jnp.zeros_like(x) if x_bar is None else x_bar
-    T_bar = jnp.zeros_like(T) if T_bar is None else T_bar
-    _, M, _, _ = _flow(model, x, T, config)
-    J = _bordered(M, model.mean_field(T, x), f_ref)
-    lam = jnp.linalg.solve(J.T, jnp.concatenate([x_bar, T_bar[None]]))
-    lam_x, lam_c = lam[:-1], lam[-1]
-    config_ad = eqx.tree_at(lambda c: c.adjoint, config, dfx.RecursiveCheckpointAdjoint())
-    _, vjp = eqx.filter_vjp(lambda m: _flow(m, x, T, config_ad)[0], model)
-    (model_bar,) = vjp(-lam_x)
-    model_bar = jax.tree_util.tree_map(
-        lambda g, p: g if p else None, model_bar, perturbed[0], is_leaf=lambda v: v is None
-    )
-    x_ref_bar = lam_c * f_ref if perturbed[1] else None
-    f_ref_bar = -lam_c * (x - x_ref) if perturbed[2] else None
-    return model_bar, x_ref_bar, f_ref_bar
-
-
-def _first_return(model, x_ref, f_ref, period_max, config, n_probe):
-    """Guess of the period: first upward crossing of f_ref·(u − u_ref) = 0 after leaving u_ref."""
-    ts = jnp.linspace(0.0, period_max, n_probe, dtype=x_ref.dtype)
-    sol = _solve(model, x_ref, ts[0], ts[-1], config,
-                 lambda t, x, args: jnp.dot(f_ref, x - x_ref), ts=ts,
-                 vector_field=lambda t, x, m: m.mean_field(t, x))
-    g = sol.ys
-    up = (g[1:-1] < 0) & (g[2:] >= 0)  # skip the first sample (g = 0 at t = 0)
+def _period_guess(ts, means, x_s, f_s, period_max):
+    """Guess of the period from the transient's samples: the time since its last upward
+    crossing of the section f_s·(u − u_s) = 0 before reaching u_s (the one at u_s excluded)."""
+    g = (means - x_s) @ f_s
+    up = ((g[:-1] < 0) & (g[1:] >= 0)).at[-1].set(False)
     found = jnp.any(up)
-    i = jnp.argmax(up) + 1
-    T0 = ts[i] + (ts[i + 1] - ts[i]) * (-g[i]) / (g[i + 1] - g[i])
-    return jnp.where(found, T0, period_max), found, sol.stats["num_steps"]
+    i = up.shape[0] - 1 - jnp.argmax(up[::-1])
+    t_cross = ts[i] + (ts[i + 1] - ts[i]) * (-g[i]) / (g[i + 1] - g[i])
+    return jnp.where(found, ts[-1] - t_cross, period_max), found
 
 
 # ----------------------------------------------------------------------------- the orbit
@@ -230,10 +213,10 @@ class OrbitOptions(eqx.Module):
     period_max: float = 100.0
     panels: int = eqx.field(static=True, default=8)
     max_iter: int = eqx.field(static=True, default=20)
-    tol: float = 1e-10
+    tol: float = 1e-8
     neutral_tol: float = 1e-6
     distance_tol: float = 1e-4
-    n_probe: int = eqx.field(static=True, default=2048)
+    n_probe: int = eqx.field(static=True, default=1024)
     config: SolverConfig = SolverConfig(rtol=1e-11, atol=1e-11)
 
 
@@ -246,31 +229,45 @@ def _nodes(T, panels, dtype):
     return nodes.reshape(-1), weights.reshape(-1)
 
 
-def _orbit_from_state(model, state_s, t_s, options: OrbitOptions, steps0, probe_config):
-    """Shooting from the trajectory's state at t_s, then the propagators over one period.
+def _transient(model, state0, t0, t_s, config, options):
+    """Direct solve to t_s, with the means sampled over its last ``period_max`` (at most)."""
+    ts = jnp.linspace(jnp.maximum(t0, t_s - options.period_max), t_s, options.n_probe)
+    sol = _solve(model, state0, t0, t_s, config, _save_state, ts=ts)
+    state = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
+    return state, (ts, sol.ys.mean), from_diffrax(sol.result), sol.stats["num_steps"]
 
-    The first-return search (only a guess of the period) uses ``probe_config``."""
-    config = options.config
+
+def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=None):
+    """The transient to t_s, the shooting from its state, then the propagators over one period.
+
+    ``extra_times(T)``: further times in [0, T] at which (p, Φ, Q) are returned (in the same
+    solve), or None. Returns the orbit (its status combined with the transient's) and them."""
+    state_s, (ts, means), transient_status, steps = _transient(model, state0, t0, t_s, config,
+                                                               options)
+    config_orbit = options.config
     x_s = state_s.mean
     f_s = model.mean_field(t_s, x_s)
-    T0, found, probe_steps = _first_return(model, x_s, f_s, options.period_max, probe_config,
-                                           options.n_probe)
+    T0, found = _period_guess(ts, means, x_s, f_s, options.period_max)
     # The guess T0 does not move the fixed point: no derivative flows through it.
     T0 = jax.lax.stop_gradient(T0)
-    x, T, converged, shoot_steps = _shoot((model, x_s, f_s), T0, config, options.max_iter,
+    x, T, converged, shoot_steps = _shoot(model, x_s, f_s, T0, config_orbit, options.max_iter,
                                           options.tol)
     converged = converged & found
     # Keep the propagator solve finite where the shooting failed (its outputs become NaN below).
     T_safe = jnp.where(converged, T, 1.0)
     x_safe = jnp.where(converged, x, x_s)
     nodes, weights = _nodes(T_safe, options.panels, x.dtype)
+    extra = jnp.zeros(0, x.dtype) if extra_times is None else extra_times(T_safe)
+    times = jnp.concatenate([nodes, extra, T_safe[None]])
+    order = jnp.argsort(times)
     dim = x.shape[0]
     eye = jnp.eye(dim, dtype=x.dtype)
     sol = _solve(model, (x_safe, eye, jnp.zeros_like(eye)), jnp.zeros_like(T_safe), T_safe,
-                 config, _save_state, ts=jnp.concatenate([nodes, T_safe[None]]),
-                 vector_field=_propagator_field)
-    points, props, noises = sol.ys
-    M, Q = props[-1], noises[-1]
+                 config_orbit, _save_state, ts=times[order], vector_field=_propagator_field)
+    ys = jax.tree_util.tree_map(lambda a: a[jnp.argsort(order)], sol.ys)
+    points, props, noises = jax.tree_util.tree_map(lambda a: a[:nodes.shape[0]], ys)
+    extras = jax.tree_util.tree_map(lambda a: a[nodes.shape[0]:-1], ys)
+    M, Q = ys[1][-1], ys[2][-1]
     f = model.mean_field(T_safe, x_safe)
     # Phase response: [[Mᵀ − 1, f], [fᵀ, 0]] (Z, c) = (0, 1) gives Mᵀ Z = Z, Z·f = 1 (c = 0).
     rhs = jnp.zeros(dim + 1, x.dtype).at[-1].set(1.0)
@@ -294,15 +291,17 @@ def _orbit_from_state(model, state_s, t_s, options: OrbitOptions, steps0, probe_
     status = Status.where((status == Status.success) & (from_diffrax(sol.result) !=
                                                         Status.success),
                           from_diffrax(sol.result), status)
+    status = _combine(transient_status, status)
     ok = status == Status.success
     nan = lambda a: jnp.where(ok, a, jnp.nan)  # noqa: E731
-    return PeriodicOrbit(
+    orbit = PeriodicOrbit(
         point=nan(x), period=nan(T), t_anchor=t_s, multipliers=nan(multipliers),
         monodromy=nan(M), noise=nan(Q), phase_response=nan(Z), phase_diffusion=nan(D_phi),
-        node_times=nan(nodes), node_weights=nan(weights), node_points=nan(points[:-1]),
-        node_propagators=nan(props[:-1]), node_noise=nan(noises[:-1]), state=state_s,
-        status=status, num_steps=steps0 + probe_steps + shoot_steps + sol.stats["num_steps"],
+        node_times=nan(nodes), node_weights=nan(weights), node_points=nan(points),
+        node_propagators=nan(props), node_noise=nan(noises), state=state_s,
+        status=status, num_steps=steps + shoot_steps + sol.stats["num_steps"],
     )
+    return orbit, extras
 
 
 def _combine(transient, orbit):
@@ -312,18 +311,10 @@ def _combine(transient, orbit):
     return Status.where(no_orbit | (transient == Status.success), orbit, transient)
 
 
-def _transient(model, state0, t0, t_s, config):
-    sol = _solve(model, state0, t0, t_s, config, _save_state)
-    state = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
-    return state, from_diffrax(sol.result), sol.stats["num_steps"]
-
-
 @eqx.filter_jit
 def _periodic_orbit(model, state0, t0, t_transient, config, options, throw):
-    state_s, status, steps = _transient(model, state0, t0, t_transient, config)
-    orbit = _orbit_from_state(model, state_s, t_transient, options, steps, config)
-    status = _combine(status, orbit.status)
-    status = mark_nonfinite(status, (orbit.period, orbit.point))
+    orbit, _ = _orbit(model, state0, t0, t_transient, config, options)
+    status = mark_nonfinite(orbit.status, (orbit.period, orbit.point))
     orbit = eqx.tree_at(lambda o: o.status, orbit, status)
     if throw:
         orbit = eqx.tree_at(lambda o: o.period, orbit,
@@ -342,6 +333,10 @@ def _prepare(model, state0, t0):
     if not isinstance(model, AbstractModel):
         raise TypeError(f"`model` must be a qsync_jax model; got {type(model).__name__}.")
     state0 = model.initial_state() if state0 is None else state0
+    if not isinstance(state0, GaussianState):
+        raise TypeError(f"`model` must have a dense covariance (a GaussianState); got a "
+                        f"{type(state0).__name__} from {type(model).__name__} (a ring: "
+                        f"use ring.to_network()).")
     _check_state0(model, state0)
     _check_scalar_time("t0", t0)
     return state0
@@ -374,8 +369,9 @@ def periodic_orbit(
 
     Mean and covariance are integrated from ``t0`` to ``t_transient`` (as :func:`evolve`), then
     the orbit through (the section of) the mean at ``t_transient`` is found by Newton shooting
-    with a phase condition (module docstring), and the variational and covariance equations are
-    integrated over one period.
+    with a phase condition (module docstring), starting from the period guessed from the
+    transient's last return to the section (so the transient must last at least one period), and
+    the variational and covariance equations are integrated over one period.
 
     **Main arguments:** ``model``, any autonomous Gaussian :class:`qsync_jax.AbstractModel`
     (dense covariance).
@@ -388,18 +384,22 @@ def periodic_orbit(
     - ``state0``, ``t0``, ``config``: initial state, time and solver of the transient
       (:func:`evolve`).
     - ``options``: an :class:`OrbitOptions` — ``period_max`` (longest period looked for),
-      ``panels`` (Gauss–Legendre panels of 8 nodes per period), ``max_iter``/``tol`` (Newton),
+      ``panels`` (Gauss–Legendre panels of 8 nodes per period), ``max_iter``/``tol`` (Newton
+      stops when its last step is below ``tol``, relative; the step after it, quadratically
+      smaller, is taken),
       ``neutral_tol`` (‖Mf − f‖ ≤ tol‖f‖ checks the neutral multiplier), ``distance_tol`` (the
       trajectory at ``t_transient`` must be this close to the orbit, relative), ``n_probe``
-      (samples of the first-return search), ``config`` (solver of the orbit: tighter than the
-      transient's by default).
+      (samples of the transient's last ``period_max`` that guess the period), ``config``
+      (solver of the orbit: tighter than the transient's by default).
     - ``throw``: raise when no locked orbit is found (default); with ``throw=False`` the status
       says why and every output is NaN: :attr:`Status.no_periodic_orbit` (no convergence:
       unlocked/quasi-periodic, chaotic or not oscillating) or
       :attr:`Status.unstable_periodic_orbit` (an orbit the trajectory does not settle on).
 
-    Differentiable (reverse mode) with respect to model parameters through the implicit
-    function theorem at the shooting fixed point; works under ``jit`` and ``vmap``.
+    Differentiable with respect to model parameters through the implicit function theorem at
+    the shooting fixed point, in reverse mode (``jax.grad``) and, with
+    ``adjoint=diffrax.ForwardMode()`` in both ``config`` and ``options.config``, in forward mode
+    (``jax.jacfwd``); works under ``jit`` and ``vmap``.
     """
     state0 = _prepare(model, state0, t0)
     _check_scalar_time("t_transient", t_transient)
@@ -431,48 +431,39 @@ def _affine_power(M, Q, k, n_bits=32):
     return R_M, R_Q
 
 
-def _segment_integrals(model, states, t_starts, t_marks, t_ends, fn, config):
-    """Direct solves of segments [t_start, t_end] (batched), each returning the state at t_end
-    and ∫ fn dt over [t_mark, t_end]: the partial periods at the ends of a window."""
-
-    def one(state, t_start, t_mark, t_end):
-        acc0 = jax.tree_util.tree_map(jnp.zeros_like, fn(t_start, state))
-
-        def augmented(t, y, model):
-            s, _ = y
-            return _vector_field(t, s, model), fn(t, s)
-
-        sol = _solve(model, (state, acc0), t_start, t_end, config, _save_state,
-                     ts=jnp.stack([t_mark, t_end]), vector_field=augmented)
-        end = jax.tree_util.tree_map(lambda a: a[-1], sol.ys[0])
-        acc = jax.tree_util.tree_map(lambda a: a[-1] - a[0], sol.ys[1])
-        return end, acc, from_diffrax(sol.result), sol.stats["num_steps"]
-
-    return jax.vmap(one)(states, t_starts, t_marks, t_ends)
+def _quadrature(fn, t_k, C, points, props, noises, weights, times):
+    """Σ_q w_q fn(t_k + s_q, (p(s_q), Φ(s_q) C Φ(s_q)ᵀ + Q(s_q))): ∫ fn over nodes s_q of a
+    period that starts at t_k with covariance C."""
+    covs = jnp.einsum("qij,jk,qlk->qil", props, C, props) + noises
+    values = jax.vmap(fn)(t_k + times, GaussianState(mean=points, cov=covs))
+    return jax.tree_util.tree_map(lambda v: jnp.tensordot(weights, v, axes=1), values)
 
 
-def _periods_integral(orbit: PeriodicOrbit, fn, C, t_first, n_periods, max_periods):
-    """Σ over n_periods whole periods from (t_first, C) of ∫ fn dt, by the node propagators."""
+def _periods_integral(orbit: PeriodicOrbit, fn, C, t_first, n_periods, max_periods, kind):
+    """Σ over n_periods whole periods from (t_first, C) of ∫ fn dt; the covariance after them."""
     T = orbit.period
-    props, noises, points = orbit.node_propagators, orbit.node_noise, orbit.node_points
-    weights, nodes = orbit.node_weights, orbit.node_times
 
-    def period_sum(t_k, C):
-        covs = jnp.einsum("qij,jk,qlk->qil", props, C, props) + noises
-        values = jax.vmap(fn)(t_k + nodes, GaussianState(mean=points, cov=covs))
-        return jax.tree_util.tree_map(lambda v: jnp.tensordot(weights, v, axes=1), values)
+    def period(t_k, C):
+        return _quadrature(fn, t_k, C, orbit.node_points, orbit.node_propagators,
+                           orbit.node_noise, orbit.node_weights, orbit.node_times)
 
-    acc0 = jax.tree_util.tree_map(jnp.zeros_like, period_sum(t_first, C))
+    acc0 = jax.tree_util.tree_map(jnp.zeros_like, period(t_first, C))
 
     def body(carry):
         k, C, acc = carry
-        acc = jax.tree_util.tree_map(jnp.add, acc, period_sum(t_first + k * T, C))
+        acc = jax.tree_util.tree_map(jnp.add, acc, period(t_first + k * T, C))
         return k + 1.0, orbit.monodromy @ C @ orbit.monodromy.T + orbit.noise, acc
 
     k0 = jnp.zeros_like(T)
     _, C, acc = eqxi.while_loop(lambda c: c[0] < n_periods, body, (k0, C, acc0),
-                                max_steps=max_periods, kind="checkpointed")
+                                max_steps=max_periods, kind=kind)
     return C, acc
+
+
+def _window_phases(window, t_s, T):
+    """Period index k and phase s ∈ [0, T) of the window's ends: t = t_s + kT + s."""
+    k = jnp.floor((window - t_s) / T)
+    return k, jnp.clip(window - t_s - k * T, 0.0, T)
 
 
 @eqx.filter_jit
@@ -480,44 +471,41 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
                           max_periods, throw):
     t_a, t_b = window[0], window[1]
     t_s = jnp.minimum(t_transient, t_a)
-    state_s, status, steps = _transient(model, state0, t0, t_s, config)
-    orbit = _orbit_from_state(model, state_s, t_s, options, steps, config)
-    status = _combine(status, orbit.status)
-    ok = orbit.status == Status.success
-    T = jnp.where(ok, orbit.period, 1.0)
-    orbit = eqx.tree_at(lambda o: o.period, orbit, T)
-    x = jnp.where(ok, orbit.point, state_s.mean)
+    panels = options.panels
 
-    k_a = jnp.floor((t_a - t_s) / T)
-    k_b = jnp.floor((t_b - t_s) / T)
+    def extra_times(T):  # Gauss–Legendre nodes on [0, s_a] and [0, s_b], and s_b itself
+        _, (s_a, s_b) = _window_phases(window, t_s, T)
+        return jnp.concatenate([_nodes(s_a, panels, T.dtype)[0], _nodes(s_b, panels, T.dtype)[0],
+                                s_b[None]])
+
+    orbit, extras = _orbit(model, state0, t0, t_s, config, options, extra_times)
+    status = orbit.status
+    T = jnp.where(status == Status.success, orbit.period, 1.0)
+    orbit = eqx.tree_at(lambda o: o.period, orbit, T)
+    (k_a, k_b), (s_a, s_b) = _window_phases(window, t_s, T)
+    m = 8 * panels
+    partial = [jax.tree_util.tree_map(lambda a: a[i * m:(i + 1) * m], extras) for i in (0, 1)]
+    weights = [_nodes(s, panels, T.dtype)[1] for s in (s_a, s_b)]
+    times = [_nodes(s, panels, T.dtype)[0] for s in (s_a, s_b)]
+
+    # ∫_{t_a}^{t_b} = Σ_{k_a ≤ k < k_b} ∫_period k − ∫_{[0, s_a]} of period k_a + ∫_{[0, s_b]}
+    # of period k_b; the covariance at the start of period k is (M, Q) composed k times.
     P_M, P_Q = _affine_power(orbit.monodromy, orbit.noise, k_a.astype(int))
-    C_a = P_M @ state_s.cov @ P_M.T + P_Q
-    t_ka = t_s + k_a * T
-    # Whole periods k_a + 1 … k_b − 1 by the node propagators; the partial periods
-    # [t_ka, min(t_b, t_ka + T)] (integral from t_a) and [t_last, t_b] by direct solves.
-    n_whole = jnp.maximum(k_b - k_a - 1, 0.0)
-    C_next = orbit.monodromy @ C_a @ orbit.monodromy.T + orbit.noise
-    C_kb, acc_whole = _periods_integral(orbit, fn, C_next, t_ka + T, n_whole, max_periods)
-    t_first_end = jnp.minimum(t_b, t_ka + T)
-    t_last = jnp.maximum(t_s + k_b * T, t_first_end)
-    states = GaussianState(jnp.stack([x, x]), jnp.stack([C_a, C_kb]))
-    ends, accs, sts, ns = _segment_integrals(
-        model, states, jnp.stack([t_ka, t_last]), jnp.stack([t_a, t_last]),
-        jnp.stack([t_first_end, t_b]), fn, config)
-    last = jnp.where(k_b > k_a, 1, 0)  # a window inside one period ends in the first segment
-    state_b = jax.tree_util.tree_map(lambda a: a[last], ends)
-    acc = jax.tree_util.tree_map(lambda a, b: a[0] + a[1] + b, accs, acc_whole)
+    C_a = P_M @ orbit.state.cov @ P_M.T + P_Q
+    kind = "lax" if isinstance(config.adjoint, dfx.ForwardMode) else "checkpointed"
+    C_b, acc = _periods_integral(orbit, fn, C_a, t_s + k_a * T, k_b - k_a, max_periods, kind)
+    head = _quadrature(fn, t_s + k_a * T, C_a, *partial[0], weights[0], times[0])
+    tail = _quadrature(fn, t_s + k_b * T, C_b, *partial[1], weights[1], times[1])
+    acc = jax.tree_util.tree_map(lambda w, a, b: w - a + b, acc, head, tail)
     value = jax.tree_util.tree_map(lambda v: v / (t_b - t_a), acc)
-    for k in range(2):
-        segment = jax.tree_util.tree_map(lambda v: v[k], sts)
-        status = Status.where(status == Status.success, segment, status)
+    point_b, prop_b, noise_b = jax.tree_util.tree_map(lambda a: a[-1], extras)
+    state_b = GaussianState(point_b, prop_b @ C_b @ prop_b.T + noise_b)
     status = mark_nonfinite(status, (value, state_b))
     value = jax.tree_util.tree_map(lambda v: jnp.where(status == Status.success, v, jnp.nan),
                                    value)
     if throw:
         value = status.error_if(value, status != Status.success)
-    num_steps = orbit.num_steps + jnp.sum(ns)
-    return TimeAverage(value=value, state=state_b, status=status, num_steps=num_steps)
+    return TimeAverage(value=value, state=state_b, status=status, num_steps=orbit.num_steps)
 
 
 def floquet_time_average(
@@ -537,18 +525,25 @@ def floquet_time_average(
 
     The mean and covariance are integrated directly from ``t0`` to t_s = min(``t_transient``,
     t_a); there the locked orbit is found (:func:`periodic_orbit`), the covariance is carried to
-    the period containing t_a by C ↦ M C Mᵀ + Q composed k times (binary powers), the two
-    partial periods at the window's ends are integrated directly, and every whole period in
-    between contributes Σ_q w_q fn(t_k + s_q, (p(s_q), Φ(s_q) C_k Φ(s_q)ᵀ + Q(s_q))) — exact
-    up to the quadrature (``options.panels`` panels of 8 Gauss–Legendre nodes per period) and
-    the tolerances. Cost: a few periods of integration plus O(periods in the window) small
-    matrix products, whatever the window's start. Accuracy is limited by how far the trajectory
-    still is from the orbit at t_s (Mari et al.'s pair, t_s = 400: relative distance ~1e-5;
-    window averages within 5e-8 of a direct solve at rtol 1e-11 for windows from t = 1000 on,
-    1.3e-6 for [500, 537]): start windows well after ``t_transient`` or raise it.
-    ``max_periods`` (static) bounds the number of
-    whole periods in the window. Without a locked orbit the status says so and the values are
-    NaN (see :func:`periodic_orbit`).
+    the period containing t_a by C ↦ M C Mᵀ + Q composed k times (binary powers), and with
+    t = t_s + kT + s,
+
+    $$\int_{t_a}^{t_b} = \sum_{k_a \le k < k_b} \int_{\text{period } k}
+      - \int_0^{s_a}\Big|_{k_a} + \int_0^{s_b}\Big|_{k_b},$$
+
+    each integral over s being Σ_q w_q fn(t_k + s_q, (p(s_q), Φ(s_q) C_k Φ(s_q)ᵀ + Q(s_q))) —
+    exact up to the quadrature (``options.panels`` panels of 8 Gauss–Legendre nodes on [0, T],
+    [0, s_a] and [0, s_b], all saved by the one propagator solve) and the tolerances. Cost: the
+    transient and a few periods of integration plus O(periods in the window) small matrix
+    products, whatever the window's start. Derivatives as for :func:`periodic_orbit` (forward
+    mode with ``diffrax.ForwardMode()`` in ``config`` and ``options.config``).
+
+    Accuracy is limited by how far the trajectory still is from the orbit at t_s (Mari et al.'s
+    pair, t_s = 400: relative distance ~1e-5; window averages within 5e-8 of a direct solve at
+    rtol 1e-11 for windows from t = 1000 on, 1.3e-6 for [500, 537]; t_s = 250 or 300 give
+    2e-6 or 1.5e-5 from t = 1000 on): start windows well after ``t_transient`` or raise it.
+    ``max_periods`` (static) bounds the number of whole periods in the window.
+    Without a locked orbit the status says so and the values are NaN (see :func:`periodic_orbit`).
     """
     window = jnp.asarray(window)
     if jnp.shape(window) != (2,):

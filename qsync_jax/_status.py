@@ -72,7 +72,8 @@ class Status(eqx.Enumeration, metaclass=_Named):
     )
     no_periodic_orbit = (
         "No periodic orbit of the mean field was found near its state after the transient "
-        "(Newton shooting did not converge, or no return within `period_max`): the mean field "
+        "(Newton shooting did not converge, or no return to the section within the transient's "
+        "last `period_max`): the mean field "
         "is unlocked (quasi-periodic), chaotic or not oscillating. Check the parameters, or "
         "increase `t_transient` or `OrbitOptions(period_max=...)`."
     )

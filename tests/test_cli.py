@@ -143,7 +143,8 @@ def test_simulate_pair_echoes_parameters_window_means_and_end_values(capsys):
                                     "g": 0.005, "E": 48.0, "mu": 0.03, "n_th": 0.0}
     assert result["window"] == [100.0, 120.0] and result["status"] == "success"
     assert result["solver"] == {"rtol": 1e-6, "atol": 1e-6}
-    assert set(result["end_of_window"]) == {"S_c", "S_p", "log_negativity", "gaussian_discord"}
+    assert set(result["end_of_window"]) == {"S_c", "S_c_absolute", "S_p", "log_negativity",
+                                            "gaussian_discord"}
     model = qs.optomechanical_pair(**result["parameters"])
     avg = qs.time_average(model, _mechanical_measures, (100.0, 120.0),
                           config=qs.SolverConfig(rtol=1e-6, atol=1e-6))

@@ -6,7 +6,9 @@ References: the monodromy by central finite differences of the direct integrator
 """
 
 import dataclasses
+import json
 
+import diffrax as dfx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -110,7 +112,10 @@ def test_window_average_of_a_small_ring():
     ring = qs.optomechanical_ring(3, **{**PAPER, "omega": 1.0, "mu": 0.02})
     measures = qs.SyncMeasures([(1, 3), (1, 5)])
     window = (800.0, 1200.0)
-    direct = qs.time_average(ring, measures, window, path="dense")
+    with pytest.raises(TypeError, match="to_network"):
+        qs.time_average(ring, measures, window, method="floquet")
+    ring = ring.to_network()
+    direct = qs.time_average(ring, measures, window)
     floquet = qs.time_average(ring, measures, window, method="floquet")
     for key in ("complete_sync", "phase_sync"):
         np.testing.assert_allclose(floquet.value[key], direct.value[key], rtol=1e-6)
@@ -133,24 +138,30 @@ def test_floquet_average_under_vmap_gives_status_per_point():
 
 
 @pytest.mark.slow
-def test_gradients_match_finite_differences():
-    """d/dμ of the period (implicit function theorem) and of a Floquet window average."""
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_derivatives_match_finite_differences(mode):
+    """d/dμ of the period, D_φ (implicit function theorem) and of a Floquet window average,
+    by jax.jacfwd (ForwardMode solves) and jax.jacrev (checkpointed solves)."""
+    adjoint = dfx.ForwardMode() if mode == "forward" else dfx.RecursiveCheckpointAdjoint()
+    config = qs.SolverConfig(adjoint=adjoint)
+    options = qs.OrbitOptions(config=qs.SolverConfig(rtol=1e-11, atol=1e-11, adjoint=adjoint))
 
-    def period(mu):
+    def orbit(mu):
         model = dataclasses.replace(PAIR, mu=mu)
-        return qs.periodic_orbit(model, t_transient=600.0).period
+        o = qs.periodic_orbit(model, t_transient=600.0, config=config, options=options)
+        return jnp.stack([o.period, o.phase_diffusion])
 
     def average(mu):
         model = dataclasses.replace(PAIR, mu=mu)
-        avg = qs.time_average(model, MEASURES, (600.0, 700.0), method="floquet",
-                              t_transient=600.0)
-        return avg.value["complete_sync"][0]
+        avg = qs.time_average(model, MEASURES, (700.0, 800.0), method="floquet",
+                              t_transient=600.0, config=config, options=options)
+        return jnp.stack([avg.value["complete_sync"][0], avg.value["phase_sync"][0]])
 
+    jac = jax.jacfwd if mode == "forward" else jax.jacrev
     mu, h = jnp.asarray(0.02), 1e-5
-    for f, rtol in ((period, 1e-5), (average, 1e-4)):
-        grad = jax.grad(f)(mu)
+    for f in (orbit, average):
         fd = (f(mu + h) - f(mu - h)) / (2 * h)
-        np.testing.assert_allclose(grad, fd, rtol=rtol)
+        np.testing.assert_allclose(jac(f)(mu), fd, rtol=2e-5)
 
 
 # ----------------------------------------------------------------------------- hostile input
@@ -237,3 +248,35 @@ def test_sync_measures_absolute_option():
     np.testing.assert_allclose(absolute, 1.0 / variance, rtol=1e-12)
     with pytest.raises(ValueError, match="relative"):
         qs.SyncMeasures((1, 3), relative="no")
+
+
+def test_simulate_reports_the_absolute_complete_sync(capsys):
+    """`qsync simulate` gives S_c of eq. (1) (means included) beside the relative S_c."""
+    from qsync_jax._cli import main
+
+    argv = ["simulate", "--model", "pair", "--t-final", "60", "--average-from", "50",
+            "--rtol", "1e-6", "--atol", "1e-6"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    absolute = qs.SyncMeasures((1, 3), relative=False)
+    avg = qs.time_average(PAIR, absolute, (50.0, 60.0),
+                          config=qs.SolverConfig(rtol=1e-6, atol=1e-6))
+    mean = result["window_mean"]
+    assert mean["S_c_absolute"] == pytest.approx(float(avg.value["complete_sync"][0]), rel=1e-10)
+    assert mean["S_c_absolute"] < mean["S_c"]  # the unequal orbits' mean difference counts
+    end = qs.complete_sync(avg.state, 1, 3, relative=False)
+    assert result["end_of_window"]["S_c_absolute"] == pytest.approx(float(end), rel=1e-10)
+
+
+def _floquet_fn(model):
+    return qs.time_average(model, MEASURES, (600.0, 700.0), method="floquet", throw=False)
+
+
+@pytest.mark.slow
+def test_floquet_average_in_a_sweep():
+    data = qs.sweep(_floquet_fn, PAIR, {"mu": [0.02, 0.1]}, mode="zip", progress=False)
+    single = qs.time_average(PAIR, MEASURES, (600.0, 700.0), method="floquet")
+    np.testing.assert_allclose(data["complete_sync"].values[0], single.value["complete_sync"],
+                               rtol=1e-10)
+    assert list(data["status"].values) == ["success", "unstable_periodic_orbit"]
+    assert np.isnan(data["complete_sync"].values[1]).all()

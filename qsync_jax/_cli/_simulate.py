@@ -18,8 +18,11 @@ from ._models import DEFAULTS, build
 
 
 def _mechanical_measures(t, state):
-    """S_c, S_p between the mechanical modes of sites 0 and 1 (modes 1 and 3)."""
-    return {"S_c": qs.complete_sync(state, 1, 3), "S_p": qs.phase_sync(state, 1, 3)}
+    """S_c (relative, eq. (3)), S_c_absolute (eq. (1), the mean difference included) and S_p
+    between the mechanical modes of sites 0 and 1 (modes 1 and 3)."""
+    return {"S_c": qs.complete_sync(state, 1, 3),
+            "S_c_absolute": qs.complete_sync(state, 1, 3, relative=False),
+            "S_p": qs.phase_sync(state, 1, 3)}
 
 
 def _end_of_window(state):
