@@ -20,7 +20,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PyTree
 
@@ -155,12 +154,6 @@ def _run_chunk(fn, mesh, models):
     )(fn_dynamic, dynamic)
 
 
-def _to_host(x) -> np.ndarray:
-    if x.is_fully_addressable:
-        return np.asarray(x)
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
 class Executor:
     """Runs ``fn`` on chunks of the points ``flat`` of ``axes`` around ``model``."""
 
@@ -189,11 +182,11 @@ class Executor:
         lo, hi = self.chunks.bounds(k)
         n = hi - lo
         leaves = jax.tree_util.tree_leaves(outputs)
-        arrays = {name: _to_host(x)[:n] for name, x in zip(self.names, leaves)}
-        arrays["status"] = status_names(jax.tree_util.tree_map(_to_host, status))[:n]
-        arrays["num_steps"] = _to_host(num_steps)[:n].astype(np.int64)
+        arrays = {name: np.asarray(x)[:n] for name, x in zip(self.names, leaves)}
+        arrays["status"] = status_names(status)[:n]
+        arrays["num_steps"] = np.asarray(num_steps)[:n].astype(np.int64)
         if ts is not None:
-            arrays["t"] = _to_host(ts)[:n]
+            arrays["t"] = np.asarray(ts)[:n]
         return arrays
 
     def run(self, todo: list[int]) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
