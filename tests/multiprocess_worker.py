@@ -1,10 +1,14 @@
 """One process of a multi-process sweep (tests/test_sweep_multiprocess.py), as a user writes it.
 
-``python multiprocess_worker.py CASE OUT PORT N_PROCESSES PROCESS_ID [CHECKPOINT]`` runs sweep
-``CASE`` of :data:`CASES` on two CPU devices in process ``PROCESS_ID`` of a job of
-``N_PROCESSES`` (coordinator on localhost:PORT) and writes its Dataset to ``OUT.<PROCESS_ID>.nc``.
+``python multiprocess_worker.py CASES OUT PORT N_PROCESSES PROCESS_ID [CHECKPOINT [DIE]]`` runs
+the sweeps ``CASES`` (names of :data:`sweep_cases.CASES`, joined by ``+``) on two CPU devices in
+process ``PROCESS_ID`` of a job of ``N_PROCESSES`` (coordinator on localhost:PORT), writing each
+Dataset to ``OUT.<case>.<PROCESS_ID>.nc``. With ``DIE`` = ``die``, the process SIGKILLs itself
+right after it saved its first checkpoint chunk.
 """
 
+import os
+import signal
 import sys
 
 import jax
@@ -15,14 +19,25 @@ if __name__ == "__main__":
     qs.use_cpu_devices(2)
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_numpy_dtype_promotion", "strict")
-    case, out, port, n, i = sys.argv[1:6]
+    cases, out, port, n, i = sys.argv[1:6]
+    checkpoint, die = (sys.argv[6:] + [None, None])[:2]
     if int(n) > 1:
         jax.distributed.initialize(f"localhost:{port}", num_processes=int(n), process_id=int(i))
     assert len(jax.local_devices()) == 2 and len(jax.devices()) == 2 * int(n)
 
-from sweep_cases import CASES  # noqa: E402
+    from sweep_cases import CASES
 
-if __name__ == "__main__":
-    checkpoint = sys.argv[6] if len(sys.argv) > 6 else None
-    ds = CASES[case](checkpoint=checkpoint)
-    ds.to_netcdf(f"{out}.{i}.nc", engine="scipy")
+    if die == "die":
+        from qsync_jax._sweep._checkpoint import Checkpoint
+
+        save = Checkpoint.save
+
+        def save_then_die(self, k, arrays):
+            save(self, k, arrays)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        Checkpoint.save = save_then_die
+
+    for case in cases.split("+"):
+        ds = CASES[case](checkpoint=checkpoint)
+        ds.to_netcdf(f"{out}.{case}.{i}.nc", engine="scipy")

@@ -4,7 +4,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from test_sweep import MODEL, slow_averaged
 
 import qsync_jax as qs
 
@@ -42,13 +41,9 @@ def pair(checkpoint=None):
                     checkpoint=checkpoint)
 
 
-# Long enough to be killed between chunks: 64 points in 16 chunks of 4.
-SLOW_AXES = {"gamma": np.linspace(0.05, 0.5, 64)}
+def bath_chunks_of_one(checkpoint=None):
+    """The bath sweep in 11 chunks: chunks 0, 2, …, 10 in process 0, 1, 3, …, 9 in process 1."""
+    return qs.sweep(steady, BATH, BATH_AXES, batch_size=1, progress=False, checkpoint=checkpoint)
 
 
-def slow(checkpoint=None):
-    return qs.sweep(slow_averaged, MODEL, SLOW_AXES, batch_size=4, progress=False,
-                    checkpoint=checkpoint)
-
-
-CASES = {"bath": bath, "pair": pair, "slow": slow}
+CASES = {"bath": bath, "pair": pair, "bath_chunks_of_one": bath_chunks_of_one}

@@ -8,6 +8,8 @@ import argparse
 import math
 from importlib import metadata
 
+from . import _processes
+
 EXIT_FAILURE = 2
 
 
@@ -107,4 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("config", help="TOML file (format: qsync_jax/_cli/_sweep_config.py)")
     swp.add_argument("--out", default=None, help="NetCDF output (overrides the file's)")
     swp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    job = swp.add_argument_group("multi-process job (see the sweeps guide)")
+    job.add_argument("--coordinator", type=_processes.address, default=None,
+                     help="HOST:PORT of process 0 (with --num-processes, --process-id; under "
+                          "srun or mpirun all three may be left out)")
+    job.add_argument("--num-processes", type=_processes.count, default=None,
+                     help="processes in the job")
+    job.add_argument("--process-id", type=_processes.index, default=None,
+                     help="this process's number, 0 … N-1")
+    job.add_argument("--local-processes", type=_processes.count, default=None,
+                     help="start N processes on this host and run the sweep in them")
+    job.add_argument("--devices-per-process", type=_processes.count, default=None,
+                     help="CPU devices of each process (default: its cores; with "
+                          "--local-processes, the cores shared out)")
     return parser

@@ -134,25 +134,26 @@ def sweep(
     that are not a :class:`qsync_jax.AbstractResult`, ``dims`` that do not fit the outputs, a
     foreign checkpoint or a damaged checkpoint manifest.
     """
-    if not callable(fn):
-        raise TypeError(f"`fn` must be a function fn(model) -> result; got {fn!r}.")
-    parsed = parse_axes(model, axes, mode)
-    devices = _local(check_devices(jax.local_devices() if devices is None else devices))
-    grid_shape, flat = points(parsed, mode)
-    n_points = math.prod(grid_shape)
-    chunks = Chunks.plan(batch_size, n_points, devices)
-    keys = tuple(a.key for a in parsed)
-    program, out_shapes = trace(fn, batched_model(model, parsed, flat, np.zeros(1, int)))
-    lay = layout(out_shapes, keys, dims)
-    results = Results(lay, n_points)
+    with _processes.together():  # a process that fails here stops all
+        if not callable(fn):
+            raise TypeError(f"`fn` must be a function fn(model) -> result; got {fn!r}.")
+        parsed = parse_axes(model, axes, mode)
+        devices = _local(check_devices(jax.local_devices() if devices is None else devices))
+        grid_shape, flat = points(parsed, mode)
+        n_points = math.prod(grid_shape)
+        chunks = Chunks.plan(batch_size, n_points, devices)
+        keys = tuple(a.key for a in parsed)
+        program, out_shapes = trace(fn, batched_model(model, parsed, flat, np.zeros(1, int)))
+        lay = layout(out_shapes, keys, dims)
+        results = Results(lay, n_points)
 
-    identity = {
-        "axes": value_digest((keys, [a.values for a in parsed], mode)),
-        "batch_size": chunks.size,
-        "model": value_digest(model),
-        "fn": program_digest(program),
-        "outputs": lay.describe(),
-    }
+        identity = {
+            "axes": value_digest((keys, [a.values for a in parsed], mode)),
+            "batch_size": chunks.size,
+            "model": value_digest(model),
+            "fn": program_digest(program),
+            "outputs": lay.describe(),
+        }
     _processes.same_everywhere(
         {k: str(v) for k, v in identity.items()} | {"checkpoint": str(checkpoint)}
     )
@@ -160,7 +161,8 @@ def sweep(
     store, todo = None, _processes.mine(chunks.count)
     if checkpoint is not None:
         store = Checkpoint(checkpoint, identity, lay, chunks, jax.process_index())
-        _processes.everywhere(store.check)
+        with _processes.together():
+            store.check()
         store.open()
         _processes.wait_for_all()  # the directory exists before any process writes a chunk
         finished = store.finished(todo)

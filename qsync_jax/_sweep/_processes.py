@@ -17,9 +17,10 @@ processes that finish hours apart; the CPU collectives (Gloo) that follow then s
 With one process every function here is trivial (no communication).
 """
 
+import contextlib
 import hashlib
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import jax
 import numpy as np
@@ -63,24 +64,35 @@ def same_everywhere(what: Mapping[str, str]) -> None:
         )
 
 
-def everywhere(check: Callable[[], None]) -> None:
-    """Run ``check`` in every process; a ``ValueError`` it raises in any process is raised in
-    every process (the first one, naming its process)."""
+@contextlib.contextmanager
+def together():
+    """Run the block in every process; when it raises in any process, raise in every process
+    (the original exception where it happened, a ``ValueError`` naming the first failed
+    process and its error elsewhere), so no process waits for a failed one."""
     if jax.process_count() == 1:
-        check()
+        yield
         return
     try:
-        check()
-        message = b""
-    except ValueError as error:
-        message = str(error).encode()
-    lengths = np.asarray(multihost_utils.process_allgather(np.int64(len(message))))
+        yield
+    except Exception as error:
+        _exchange(f"{type(error).__name__}: {error}")
+        raise
+    failed = _exchange("")
+    if failed:
+        raise ValueError(f"process {failed[0]} failed: {failed[1]}")
+
+
+def _exchange(message: str) -> tuple[int, str] | None:
+    """Every process's ``message``; the first non-empty one, with its process."""
+    data = message.encode()
+    lengths = np.asarray(multihost_utils.process_allgather(np.int64(len(data))))
     padded = np.zeros(max(int(lengths.max()), 1), np.uint8)
-    padded[: len(message)] = np.frombuffer(message, np.uint8)
+    padded[: len(data)] = np.frombuffer(data, np.uint8)
     every = np.asarray(multihost_utils.process_allgather(padded))
     for p, n in enumerate(lengths):
         if n:
-            raise ValueError(f"process {p}: {every[p, :n].tobytes().decode()}")
+            return p, every[p, :n].tobytes().decode()
+    return None
 
 
 def wait_for_all() -> None:
