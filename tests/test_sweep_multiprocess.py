@@ -13,12 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import xarray as xr
 from sweep_cases import BATH_AXES, bath, pair
 
+import qsync_jax as qs
 from qsync_jax._cli import main
+from qsync_jax._cli._sweep_config import load
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -67,9 +68,9 @@ def _finish(procs):
 
 
 @pytest.fixture(scope="module")
-def references():
-    """The sweeps of sweep_cases, in this (single) process."""
-    return {"bath": bath(), "pair": pair()}
+def bath_reference():
+    """The bath sweep of sweep_cases, in this (single) process."""
+    return bath()
 
 
 def _assert_same(ds, ref):
@@ -77,19 +78,29 @@ def _assert_same(ds, ref):
     xr.testing.assert_allclose(ds.drop_vars("status"), ref.drop_vars("status"), rtol=1e-12,
                                atol=1e-12)
     assert list(ds.status.values) == list(ref.status.values)
-    assert ds.attrs == ref.attrs
+    assert set(ds.attrs) == set(ref.attrs)
 
 
-def test_two_processes_give_the_single_process_datasets(tmp_path, references):
-    _finish(_job("bath+pair", tmp_path / "out"))
-    for case in ("bath", "pair"):
-        every = [xr.load_dataset(tmp_path / f"out.{case}.{i}.nc") for i in range(2)]
-        assert every[0].identical(every[1])  # every process returns the whole Dataset
-        _assert_same(every[0], references[case])
+def _job_matches_one_process(case, reference, tmp_path):
+    _finish(_job(case, tmp_path / "out"))
+    every = [xr.load_dataset(tmp_path / f"out.{case}.{i}.nc") for i in range(2)]
+    assert every[0].identical(every[1])  # every process returns the whole Dataset
+    _assert_same(every[0], reference)
+    return every[0]
+
+
+@pytest.mark.slow  # the default suite compares the same sweep in the kill-and-resume test
+def test_two_processes_give_the_single_process_bath_dataset(tmp_path, bath_reference):
+    ds = _job_matches_one_process("bath", bath_reference, tmp_path)
     # uneven chunks (3, 3, 3, 2 points, padded on 2 devices), failures in both processes'
     # shares (point 0: chunk 0, process 0; point 10: chunk 3, process 1)
-    status = xr.load_dataset(tmp_path / "out.bath.1.nc").status.values
+    status = ds.status.values
     assert list(status[[0, 10]]) == ["no_steady_state"] * 2 and (status == "success").sum() >= 5
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_single_process_time_averages(tmp_path):
+    _job_matches_one_process("pair", pair(), tmp_path)
 
 
 def _records(path):
@@ -98,7 +109,7 @@ def _records(path):
             for line in log.read_text().splitlines()]
 
 
-def test_killed_process_resumes_without_recomputing(tmp_path, references):
+def test_killed_process_resumes_without_recomputing(tmp_path, bath_reference):
     checkpoint = tmp_path / "ckpt"
     procs = _job("bath_chunks_of_one", tmp_path / "killed", checkpoint, die=1)
     deadline = time.monotonic() + TIMEOUT
@@ -117,7 +128,7 @@ def test_killed_process_resumes_without_recomputing(tmp_path, references):
     assert sorted(after) == list(range(11)), after  # every chunk computed exactly once
     for i in range(2):
         _assert_same(xr.load_dataset(tmp_path / f"resumed.bath_chunks_of_one.{i}.nc"),
-                     references["bath"])
+                     bath_reference)
 
 
 BATH_TOML = """
@@ -140,21 +151,19 @@ def _qsync(*args, cwd):
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_cli_local_processes_write_the_single_process_output_once(tmp_path, references):
+def test_cli_local_processes_write_the_single_process_output_once(tmp_path, bath_reference):
     (tmp_path / "bath.toml").write_text(BATH_TOML.format(num=len(BATH_AXES["xi"])))
     proc = _qsync("bath.toml", "--local-processes", "2", "--devices-per-process", "2",
                   "--no-progress", cwd=tmp_path)
     out, err = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 0, err
-    assert out.splitlines() == [f"wrote {'bath.nc'}"]  # written once, by process 0
+    assert [x for x in out.splitlines() if x.startswith("wrote")] == ["wrote bath.nc"]  # once
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bath.nc", "bath.toml"]
     ds = xr.load_dataset(tmp_path / "bath.nc", engine="h5netcdf")
-    ref = references["bath"]
-    names = {"spectral_abscissa", "state_mean", "state_cov"}
-    assert names <= set(ds.data_vars)
-    for name in names:
-        np.testing.assert_allclose(ds[name], ref[name], rtol=1e-12, atol=1e-12)
-    assert list(ds.status.values) == list(ref.status.values)
+    plan = load(tmp_path / "bath.toml")  # the same sweep in this process
+    ref = qs.sweep(plan.fn, plan.model, plan.axes, progress=False, **plan.options)
+    _assert_same(ds.drop_attrs(), ref.drop_attrs())
+    assert (ds.status.values == "no_steady_state").sum() >= 2
 
 
 def test_processes_with_different_configs_all_refuse(tmp_path):
