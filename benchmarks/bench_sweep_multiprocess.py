@@ -7,7 +7,7 @@ configuration is a separate job: ``P`` fresh processes (this script in worker mo
 ``qs.use_cpu_devices(D)``, or on a GPU machine the first ``D`` GPUs of each process
 (``CUDA_VISIBLE_DEVICES``). Every process runs the same ``qs.sweep`` call; reported per job:
 
-- compile time (a first sweep of one chunk, same chunk size; its wall time, compile included),
+- compile time (a first sweep of one chunk per process, same chunk size; its wall time),
 - the timed sweep's wall time (slowest process; it includes the final exchange of results),
   points/s and points/s per device,
 - CPU time of all processes / wall time (how many cores were busy).
@@ -62,7 +62,7 @@ def worker(args):
         ds = qs.sweep(fn, pair, axes, batch_size=batch, progress=False)
         return time.perf_counter() - start, ds
 
-    compile_s, _ = run(batch)
+    compile_s, _ = run(batch * jax.process_count())  # one chunk per process: all compile
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     wall, ds = run(args.points)
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)

@@ -238,12 +238,14 @@ class Checkpoint:
         if not records:
             return None, ("has no record in chunks.jsonl or a process's chunks.<i>.jsonl (the "
                           "sweep was interrupted while saving it, or the file was copied here)")
-        matching = [r for r in records if r.get("points") == [lo, hi]]
-        if not matching:
-            return None, (f"is recorded for points {records[-1].get('points')}, but chunk {k} "
-                          f"holds points [{lo}, {hi})")
         content = file.read_bytes()
-        if hashlib.sha256(content).hexdigest() not in {r.get("sha256") for r in matching}:
+        digest = hashlib.sha256(content).hexdigest()
+        # the record of this file's content (a chunk recomputed by another process has several)
+        record = ([r for r in records if r.get("sha256") == digest] or records)[-1]
+        if record.get("points") != [lo, hi]:
+            return None, (f"is recorded for points {record.get('points')}, but chunk {k} holds "
+                          f"points [{lo}, {hi})")
+        if record.get("sha256") != digest:
             return None, ("does not match the checksum recorded when it was written (the file "
                           "was changed, truncated or replaced)")
         try:
