@@ -1,7 +1,8 @@
 r"""Running ``fn`` over chunks of points, split over devices.
 
 Points are cut into chunks of ``size`` points; a chunk is padded (with its last point) to a
-multiple of the device count, split over the devices with ``jax.shard_map`` (each device vmaps
+multiple of the device count, split over the devices (this process's, in a multi-process job:
+:mod:`._processes`) with ``jax.shard_map`` (each device vmaps
 ``fn`` over its share and runs its own solver loop, with no communication), and only ``fn``'s
 outputs come back, so memory is bounded by the chunk, not by the sweep. The compiled chunk is
 cached: another sweep with the same ``fn``, model structure and chunk size does not recompile,

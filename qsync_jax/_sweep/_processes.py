@@ -13,6 +13,8 @@ sends its chunks' values to all, so each returns the whole Dataset). Between the
 communication at all: a long chunk cannot make a collective time out. The final exchange waits
 first at a barrier of JAX's coordination service, whose timeout (:data:`WAIT_HOURS`) covers
 processes that finish hours apart; the CPU collectives (Gloo) that follow then start together.
+Each process sends full-size arrays (its own points filled), so the exchange holds the Dataset
+once per process in memory.
 
 With one process every function here is trivial (no communication).
 """
