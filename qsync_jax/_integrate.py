@@ -132,7 +132,7 @@ def _check_dense_memory(model, state0, n_saves: int, save) -> None:
 
     saved = state0 if save is None else jax.eval_shape(save, jnp.zeros((), float), state0)
     needed = DENSE_STEP_BUFFERS * nbytes(state0) + n_saves * nbytes(saved)
-    stats = jax.devices()[0].memory_stats() or {}
+    stats = jax.local_devices()[0].memory_stats() or {}
     limit = stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if needed > limit:
         raise MemoryError(

@@ -10,6 +10,7 @@ import argparse
 import math
 
 from .. import __version__
+from . import _processes
 from ._models import DEFAULTS
 
 EXIT_FAILURE = 2
@@ -169,4 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
                      "'output' key, else the TOML file's name with the suffix .nc)")
     swp.add_argument("--no-progress", action="store_true",
                      help="hide the progress bar (default: off)")
+    job = swp.add_argument_group("multi-process job (see the sweeps guide)")
+    job.add_argument("--coordinator", type=_processes.address, default=None,
+                     help="HOST:PORT of process 0 (with --num-processes, --process-id; under "
+                          "srun or mpirun all three may be left out) (default: none)")
+    job.add_argument("--num-processes", type=_processes.count, default=None,
+                     help="processes in the job (default: none, a single process)")
+    job.add_argument("--process-id", type=_processes.index, default=None,
+                     help="this process's number, 0 ... N-1 (default: none)")
+    job.add_argument("--local-processes", type=_processes.count, default=None,
+                     help="start N processes on this host and run the sweep in them "
+                          "(default: none)")
+    job.add_argument("--devices-per-process", type=_processes.count, default=None,
+                     help="CPU devices of each process (default: its cores; with "
+                          "--local-processes, the cores shared out)")
     return parser

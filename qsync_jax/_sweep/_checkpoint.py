@@ -8,7 +8,8 @@ A checkpoint directory holds
 - ``chunk_<k>.npz``: the values of chunk k's points, written atomically (temporary file, rename);
 - ``chunks.jsonl``, the manifest's chunk records: one line per finished chunk, appended after
   its file was written, with the chunk's point range, the shape and dtype of every array and the
-  file's SHA-256.
+  file's SHA-256. In a job of several processes (:mod:`._processes`) process ``i > 0`` appends
+  to its own ``chunks.<i>.jsonl``: every file has one writer. Process 0 writes the manifest.
 
 **What identifies ``fn``.** The program it runs: its jaxpr on the batched model of one point,
 i.e. the operations, the value of every constant (also inside nested programs, e.g. a solver's
@@ -122,29 +123,38 @@ def _start_over(path: Path) -> str:
 class Checkpoint:
     """A checkpoint directory (module docstring) for the sweep described by ``identity``."""
 
-    def __init__(self, path, identity: dict, layout: Layout, chunks: Chunks, writer: bool):
+    def __init__(self, path, identity: dict, layout: Layout, chunks: Chunks, process: int = 0):
         self.path = Path(path)
+        self.identity = identity
         self.layout = layout
         self.chunks = chunks
-        self.writer = writer
+        self.process = process
         self.manifest = self.path / "manifest.json"
-        self.records = self.path / "chunks.jsonl"
+        self.records = self.path / ("chunks.jsonl" if process == 0 else f"chunks.{process}.jsonl")
+
+    def check(self) -> None:
+        """``ValueError`` for a directory made for another sweep, a damaged manifest, or a
+        non-empty directory without one (reads only)."""
         if self.manifest.exists():
-            self._check_identity(identity)
+            self._check_identity(self.identity)
         elif self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
             raise ValueError(
                 f"checkpoint {str(self.path)!r} is a non-empty directory without a sweep "
                 "manifest (or not a directory); use an empty or new directory."
             )
-        elif writer:
+
+    def open(self) -> None:
+        """Create the directory and manifest (process 0, after :meth:`check`) and finish this
+        process's last record if a kill cut it short."""
+        if self.process == 0 and not self.manifest.exists():
             self.path.mkdir(parents=True, exist_ok=True)
             manifest = {
-                "format": FORMAT, "sweep": identity,
+                "format": FORMAT, "sweep": self.identity,
                 "written_by": {"qsync_jax": _version("qsync_jax"), "jax": jax.__version__},
             }
             text = json.dumps(manifest, indent=1).encode()
             _atomic_write(self.manifest, lambda f: f.write(text))
-        if writer and self.records.exists():
+        if self.records.exists():
             content = self.records.read_bytes()
             if content and not content.endswith(b"\n"):  # an append cut short by a kill
                 with open(self.records, "ab") as file:
@@ -179,29 +189,29 @@ class Checkpoint:
     def _file(self, k: int) -> Path:
         return self.path / f"chunk_{k:06d}.npz"
 
-    def _read_records(self) -> dict[int, dict]:
-        """The last record of each chunk in ``chunks.jsonl`` (unreadable lines are skipped)."""
-        if not self.records.exists():
-            return {}
+    def _read_records(self) -> dict[int, list[dict]]:
+        """The records of each chunk in every process's record file (unreadable lines are
+        skipped)."""
         records = {}
-        for line in self.records.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-                records[int(record["chunk"])] = record
-            except (ValueError, KeyError, TypeError):
-                continue  # an append cut short, or damage: its chunk counts as unrecorded
+        for path in sorted(self.path.glob("chunks*.jsonl")):
+            for line in path.read_text(errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                    records.setdefault(int(record["chunk"]), []).append(record)
+                except (ValueError, KeyError, TypeError):
+                    continue  # an append cut short, or damage: its chunk counts as unrecorded
         return records
 
-    def finished(self) -> dict[int, dict[str, np.ndarray]]:
-        """The verified chunks, ``{k: arrays}``; a warning (naming the file) for each chunk
-        file that cannot be used, which will be recomputed."""
+    def finished(self, which: list[int]) -> dict[int, dict[str, np.ndarray]]:
+        """The verified chunks among ``which``, ``{k: arrays}``; a warning (naming the file)
+        for each chunk file that cannot be used, which will be recomputed."""
         records = self._read_records()
         good = {}
-        for k in range(self.chunks.count):
+        for k in which:
             file = self._file(k)
             if not file.exists():
                 continue
-            arrays, problem = self._verify(k, file, records.get(k))
+            arrays, problem = self._verify(k, file, records.get(k, []))
             if problem is None:
                 good[k] = arrays
             else:
@@ -221,18 +231,21 @@ class Checkpoint:
             expected["t"] = ((n, lay.n_times), None)
         return expected
 
-    def _verify(self, k: int, file: Path, record: dict | None):
-        """``(arrays, None)`` for a chunk that agrees with its record and the sweep, else
-        ``(None, what is wrong)``."""
+    def _verify(self, k: int, file: Path, records: list[dict]):
+        """``(arrays, None)`` for a chunk that agrees with one of its records and the sweep,
+        else ``(None, what is wrong)``."""
         lo, hi = self.chunks.bounds(k)
-        if record is None:
-            return None, (f"has no record in {self.records.name} (the sweep was interrupted "
-                          "while saving it, or the file was copied here)")
+        if not records:
+            return None, ("has no record in chunks.jsonl or a process's chunks.<i>.jsonl (the "
+                          "sweep was interrupted while saving it, or the file was copied here)")
+        content = file.read_bytes()
+        digest = hashlib.sha256(content).hexdigest()
+        # the record of this file's content (a chunk recomputed by another process has several)
+        record = ([r for r in records if r.get("sha256") == digest] or records)[-1]
         if record.get("points") != [lo, hi]:
             return None, (f"is recorded for points {record.get('points')}, but chunk {k} holds "
                           f"points [{lo}, {hi})")
-        content = file.read_bytes()
-        if hashlib.sha256(content).hexdigest() != record.get("sha256"):
+        if record.get("sha256") != digest:
             return None, ("does not match the checksum recorded when it was written (the file "
                           "was changed, truncated or replaced)")
         try:
@@ -269,9 +282,7 @@ class Checkpoint:
         return arrays, None
 
     def save(self, k: int, arrays: dict[str, np.ndarray]) -> None:
-        """Write chunk ``k`` (atomically), then append its record."""
-        if not self.writer:
-            return
+        """Write chunk ``k`` (atomically), then append its record to this process's file."""
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         content = buffer.getvalue()

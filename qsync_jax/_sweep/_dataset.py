@@ -169,15 +169,20 @@ class Results:
     def put(self, lo: int, arrays: Mapping[str, np.ndarray]) -> None:
         """Store the values of points ``lo, lo + 1, …`` (and their save times ``t``)."""
         if "t" in arrays:
-            ts = arrays["t"][0] if self.ts is None else self.ts
-            if not np.all(arrays["t"] == ts):
-                raise ValueError("fn's save times differ between points; a sweep records one "
-                                 "time axis: return varying times as an output instead.")
-            self.ts = ts
+            self.set_times(arrays["t"])
         n = arrays["status"].shape[0]
         for name, target in self.arrays.items():
             target[lo : lo + n] = arrays[name]
         self.filled[lo : lo + n] = True
+
+    def set_times(self, ts: np.ndarray) -> None:
+        """Record the save times ``ts`` (of one or more points: ``(T,)`` or ``(n, T)``);
+        ``ValueError`` where they differ from those recorded before."""
+        first = ts.reshape(-1, ts.shape[-1])[0] if self.ts is None else self.ts
+        if not np.all(ts == first):
+            raise ValueError("fn's save times differ between points; a sweep records one "
+                             "time axis: return varying times as an output instead.")
+        self.ts = first
 
     def dataset(self, axes, grid_shape, mode: str, model) -> xr.Dataset:
         if not self.filled.all():

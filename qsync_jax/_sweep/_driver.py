@@ -4,7 +4,8 @@ r"""Parameter sweeps: one model, many parameter values, one labelled result.
 ``xarray.Dataset`` (dimensions named after the swept parameters, coordinates = their values).
 The parts: :mod:`._axes` (which entries of which parameters, the points, the batched models),
 :mod:`._execute` (chunks split over devices), :mod:`._dataset` (names, dimensions, the
-Dataset), :mod:`._checkpoint` (resumable runs).
+Dataset), :mod:`._checkpoint` (resumable runs), :mod:`._processes` (the processes of a
+multi-process job).
 
 **Batching rule.** ``mode="grid"`` takes the cartesian product of the axes (result shape
 ``(len(axes[a]), len(axes[b]), …)``, dimensions in the order of ``axes``); ``mode="zip"`` pairs
@@ -19,10 +20,20 @@ records. A point whose status is not ``success``, or whose outputs are not finit
 device, which runs a sweep on one core; call :func:`qsync_jax.use_cpu_devices` right after
 ``import jax`` to make every core a device, each running its own share (it also sizes XLA's thread
 pool so that batched linear algebra cannot deadlock on several CPU devices; ``sweep`` warns when
-that pool is too small). Across several hosts, call ``jax.distributed.initialize()`` in every
-process and run the same ``sweep`` call in each: ``jax.devices()`` then spans all hosts, every
-process gets the whole Dataset, and only process 0 writes checkpoints (use a path on a shared
-file system); the chunks to reuse are those process 0 verified.
+that pool is too small).
+
+**Several processes and hosts** (multi-host notes). Call ``jax.distributed.initialize(...)`` in
+every process and then the same ``sweep`` call in each: process ``i`` of ``P`` runs chunks
+``i, i + P, …`` on its own devices, so every device of the job works and no point runs twice;
+every process returns the whole, identical Dataset. A call that differs between processes
+(axes, model, ``fn``'s program, batch size, checkpoint path) is refused in every process before
+any work. With a checkpoint (a path every process sees, e.g. on a shared file system) each
+process writes its own chunks and records (one writer per file; process 0 writes the manifest);
+a restarted job — after any process was killed — reloads every finished chunk and computes only
+the rest. Processes communicate only at the start and the end (never around a chunk), so long
+chunks cannot time out the CPU collectives. ``qsync sweep`` starts such jobs (``--coordinator``,
+``--num-processes``, ``--process-id``, SLURM and Open MPI detected, ``--local-processes`` on one
+host); see the sweeps guide.
 """
 
 import math
@@ -33,10 +44,10 @@ import equinox as eqx
 import jax
 import numpy as np
 import xarray as xr
-from jax.experimental import multihost_utils
 from jaxtyping import PyTree
 from tqdm import tqdm
 
+from . import _processes
 from ._axes import batched_model, parse_axes, points
 from ._checkpoint import Checkpoint, program_digest, value_digest
 from ._dataset import Results, layout
@@ -93,7 +104,8 @@ def sweep(
     - ``batch_size``: points per chunk (memory is bounded by one chunk; the compiled chunk is
       reused by sweeps with the same chunk size). Default: equal chunks of at most 256 points
       per device on CPUs, 131072 per device on accelerators.
-    - ``devices``: devices to split every chunk over; default ``jax.devices()``.
+    - ``devices``: devices to split every chunk over; default ``jax.local_devices()`` (all
+      devices, with one process; this process's, in a multi-process job).
     - ``progress``: show a progress bar over chunks (points done, points/s, time left).
     - ``checkpoint``: a directory. Finished chunks are written there as they complete; calling
       ``sweep`` again with the same arguments after an interruption loads them (after checking
@@ -122,20 +134,19 @@ def sweep(
     that are not a :class:`qsync_jax.AbstractResult`, ``dims`` that do not fit the outputs, a
     foreign checkpoint or a damaged checkpoint manifest.
     """
-    if not callable(fn):
-        raise TypeError(f"`fn` must be a function fn(model) -> result; got {fn!r}.")
-    parsed = parse_axes(model, axes, mode)
-    devices = check_devices(devices)
-    grid_shape, flat = points(parsed, mode)
-    n_points = math.prod(grid_shape)
-    chunks = Chunks.plan(batch_size, n_points, devices)
-    keys = tuple(a.key for a in parsed)
-    program, out_shapes = trace(fn, batched_model(model, parsed, flat, np.zeros(1, int)))
-    lay = layout(out_shapes, keys, dims)
-    results = Results(lay, n_points)
+    with _processes.together():  # a process that fails here stops all
+        if not callable(fn):
+            raise TypeError(f"`fn` must be a function fn(model) -> result; got {fn!r}.")
+        parsed = parse_axes(model, axes, mode)
+        devices = _local(check_devices(jax.local_devices() if devices is None else devices))
+        grid_shape, flat = points(parsed, mode)
+        n_points = math.prod(grid_shape)
+        chunks = Chunks.plan(batch_size, n_points, devices)
+        keys = tuple(a.key for a in parsed)
+        program, out_shapes = trace(fn, batched_model(model, parsed, flat, np.zeros(1, int)))
+        lay = layout(out_shapes, keys, dims)
+        results = Results(lay, n_points)
 
-    store, todo = None, list(range(chunks.count))
-    if checkpoint is not None:
         identity = {
             "axes": value_digest((keys, [a.values for a in parsed], mode)),
             "batch_size": chunks.size,
@@ -143,37 +154,43 @@ def sweep(
             "fn": program_digest(program),
             "outputs": lay.describe(),
         }
-        store = Checkpoint(checkpoint, identity, lay, chunks, writer=jax.process_index() == 0)
-        finished = _agreed(store.finished(), chunks.count, store)
+    _processes.same_everywhere(
+        {k: str(v) for k, v in identity.items()} | {"checkpoint": str(checkpoint)}
+    )
+
+    store, todo = None, _processes.mine(chunks.count)
+    if checkpoint is not None:
+        store = Checkpoint(checkpoint, identity, lay, chunks, jax.process_index())
+        with _processes.together():
+            store.check()
+        store.open()
+        _processes.wait_for_all()  # the directory exists before any process writes a chunk
+        finished = store.finished(todo)
         for k, arrays in finished.items():
             results.put(chunks.bounds(k)[0], arrays)
         todo = [k for k in todo if k not in finished]
 
     executor = Executor(fn, model, parsed, flat, chunks, devices, lay.names)
-    done = n_points - sum(hi - lo for lo, hi in map(chunks.bounds, todo))
-    with tqdm(total=n_points, initial=done, unit="pt", desc="sweep", disable=not progress,
+    share = sum(hi - lo for lo, hi in map(chunks.bounds, _processes.mine(chunks.count)))
+    left = sum(hi - lo for lo, hi in map(chunks.bounds, todo))
+    desc = "sweep" if jax.process_count() == 1 else f"sweep {jax.process_index()}"
+    with tqdm(total=share, initial=share - left, unit="pt", desc=desc, disable=not progress,
               dynamic_ncols=True) as bar:
         for k, arrays in executor.run(todo):
             if store is not None:
                 store.save(k, arrays)
             results.put(chunks.bounds(k)[0], arrays)
             bar.update(arrays["status"].shape[0])
+    _processes.gather(results, chunks)
     return results.dataset(parsed, grid_shape, mode, model)
 
 
-def _agreed(finished: dict, count: int, store: Checkpoint) -> dict:
-    """The chunks every process reuses: those process 0 verified (all processes must run the
-    same chunks; each reads them from the shared checkpoint)."""
-    if jax.process_count() == 1:
-        return finished
-    mask = np.zeros(count, dtype=bool)
-    mask[list(finished)] = True
-    mask = np.asarray(multihost_utils.broadcast_one_to_all(mask))
-    unread = [k for k in np.flatnonzero(mask) if k not in finished]
-    if unread:
+def _local(devices: list) -> list:
+    """``devices``, checked to belong to this process (each process runs its own chunks)."""
+    foreign = [d for d in devices if d.process_index != jax.process_index()]
+    if foreign:
         raise ValueError(
-            f"process {jax.process_index()} cannot use the checkpoint chunks {unread} that "
-            f"process 0 verified in {str(store.path)!r}: give a path on a file system that "
-            "every process sees."
+            f"devices must belong to this process (jax.local_devices()); got {foreign} of "
+            "other processes. In a multi-process job every process sweeps on its own devices."
         )
-    return {k: arrays for k, arrays in finished.items() if mask[k]}
+    return devices

@@ -1,7 +1,8 @@
 r"""Running ``fn`` over chunks of points, split over devices.
 
 Points are cut into chunks of ``size`` points; a chunk is padded (with its last point) to a
-multiple of the device count, split over the devices with ``jax.shard_map`` (each device vmaps
+multiple of the device count, split over the devices (this process's, in a multi-process job:
+:mod:`._processes`) with ``jax.shard_map`` (each device vmaps
 ``fn`` over its share and runs its own solver loop, with no communication), and only ``fn``'s
 outputs come back, so memory is bounded by the chunk, not by the sweep. The compiled chunk is
 cached: another sweep with the same ``fn``, model structure and chunk size does not recompile,
@@ -20,7 +21,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PyTree
 
@@ -155,12 +155,6 @@ def _run_chunk(fn, mesh, models):
     )(fn_dynamic, dynamic)
 
 
-def _to_host(x) -> np.ndarray:
-    if x.is_fully_addressable:
-        return np.asarray(x)
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
 class Executor:
     """Runs ``fn`` on chunks of the points ``flat`` of ``axes`` around ``model``."""
 
@@ -189,11 +183,11 @@ class Executor:
         lo, hi = self.chunks.bounds(k)
         n = hi - lo
         leaves = jax.tree_util.tree_leaves(outputs)
-        arrays = {name: _to_host(x)[:n] for name, x in zip(self.names, leaves)}
-        arrays["status"] = status_names(jax.tree_util.tree_map(_to_host, status))[:n]
-        arrays["num_steps"] = _to_host(num_steps)[:n].astype(np.int64)
+        arrays = {name: np.asarray(x)[:n] for name, x in zip(self.names, leaves)}
+        arrays["status"] = status_names(status)[:n]
+        arrays["num_steps"] = np.asarray(num_steps)[:n].astype(np.int64)
         if ts is not None:
-            arrays["t"] = _to_host(ts)[:n]
+            arrays["t"] = np.asarray(ts)[:n]
         return arrays
 
     def run(self, todo: list[int]) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
