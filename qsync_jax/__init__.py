@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 from ._devices import use_cpu_devices as use_cpu_devices  # first: sizes the pool (NPROC)
 
 # isort: split
+from ._compile_cache import enable_compile_cache as enable_compile_cache
 from ._floquet import OrbitOptions as OrbitOptions
 from ._floquet import PeriodicOrbit as PeriodicOrbit
 from ._floquet import periodic_orbit as periodic_orbit

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="qsync", description="Quantum synchronization of Gaussian "
                     "continuous-variable open systems, in JAX.")
     parser.add_argument("--version", action="version", version=f"qsync {_version()}")
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="do not use the persistent compilation cache (also "
+                        "QSYNC_JAX_NO_CACHE=1; directory: QSYNC_JAX_CACHE_DIR)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     rep = sub.add_parser("reproduce", help="reproduce the figures of a paper")
