@@ -1,0 +1,147 @@
+"""``qsync simulate`` end to end, cold and warm compilation cache, against the solve it runs.
+
+The command: ``qsync simulate --model pair --t-final 2000 --average-from 1000`` (the Fig. 2(a)
+pair, rtol = atol = 1e-8, S̄_c and S̄_p over [1000, 2000]). Side by side, in one run and one JSON
+file (``benchmarks/results/``):
+
+- **end to end**: wall and CPU time of the whole command in a fresh process, ``--repeats`` times
+  each: *cold* (an empty persistent compilation cache: XLA compiles, and writes the cache),
+  *warm* (a second process with the same cache: XLA's output is loaded), and ``--no-compile-cache``;
+  plus ``import qsync_jax`` alone, the floor of any command;
+- **where a cold start goes**, in this process: the same solve through the public API
+  (``qs.time_average`` under ``jax.jit``) split into tracing (Python → jaxpr), lowering
+  (jaxpr → StableHLO) and XLA compilation, each timed apart;
+- **the solve**: the warm call (best of ``--repeats``, ``block_until_ready``), wall and CPU.
+
+Ratios reported: warm end to end / solve, cold end to end / solve (targets: warm ≤ 3×; XLA
+compilation of one point ≤ 3 s on a quiet machine).
+
+Usage: ``python benchmarks/bench_cli.py [--repeats 3]``
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+from _common import metadata, write_report
+
+import qsync_jax as qs
+
+jax.config.update("jax_enable_x64", True)
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND = ["simulate", "--model", "pair", "--t-final", "2000", "--average-from", "1000"]
+WINDOW = (1000.0, 2000.0)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_process(args, env) -> dict:
+    """Wall and CPU time of ``python args`` in a fresh process (CPU summed over its threads)."""
+    cpu, wall = _children_cpu(), time.perf_counter()
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=1800)
+    wall, cpu = time.perf_counter() - wall, _children_cpu() - cpu
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args} failed:\n{proc.stderr}")
+    return {"wall_s": wall, "cpu_s": cpu, "stdout": proc.stdout}
+
+
+def end_to_end(repeats: int) -> dict:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    env.pop("QSYNC_JAX_NO_CACHE", None)
+    runs = {"import_only": [], "cold": [], "warm": [], "no_cache": []}
+    command_time = []
+    for _ in range(repeats):
+        runs["import_only"].append(timed_process(["-c", "import qsync_jax"], env))
+        with tempfile.TemporaryDirectory() as cache:
+            cached = env | {"QSYNC_JAX_CACHE_DIR": cache}
+            runs["cold"].append(timed_process(["-m", "qsync_jax", *COMMAND], cached))
+            runs["warm"].append(timed_process(["-m", "qsync_jax", *COMMAND], cached))
+            command_time.append(json.loads(runs["warm"][-1]["stdout"])["wall_time_s"])
+        runs["no_cache"].append(
+            timed_process(["-m", "qsync_jax", "--no-compile-cache", *COMMAND], env))
+    out = {name: {"wall_s": min(r["wall_s"] for r in rs), "cpu_s": min(r["cpu_s"] for r in rs),
+                  "wall_s_all": [r["wall_s"] for r in rs]} for name, rs in runs.items()}
+    out["warm"]["command_reported_wall_s"] = min(command_time)  # after imports and start-up
+    out["result"] = json.loads(runs["warm"][-1]["stdout"])
+    return out
+
+
+def compile_split(repeats: int) -> dict:
+    """Trace, lower, XLA-compile and run the command's solve through the public API."""
+    model = qs.optomechanical_pair(**qs.MARI2013_FIG2)
+    measures = qs.SyncMeasures((1, 3))
+    config = qs.SolverConfig(rtol=1e-8, atol=1e-8)
+
+    @jax.jit
+    def point(model):
+        return qs.time_average(model, measures, WINDOW, config=config, throw=False)
+
+    t = time.perf_counter()
+    traced = point.trace(model)
+    trace_s = time.perf_counter() - t
+    t = time.perf_counter()
+    lowered = traced.lower()
+    lower_s = time.perf_counter() - t
+    t = time.perf_counter()
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - t
+    n_ops = sum(1 for line in lowered.as_text().splitlines() if " = " in line)
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = jax.block_until_ready(compiled(model))
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return {
+        "trace_s": trace_s, "lower_s": lower_s, "xla_compile_s": compile_s,
+        "stablehlo_ops": n_ops,
+        "solve_wall_s": min(walls), "solve_cpu_s": min(cpus),
+        "num_steps": int(result.num_steps), "status": str(qs.status_names(result.status)),
+        "S_c": float(result.value["complete_sync"][0]),
+        "S_p": float(result.value["phase_sync"][0]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args()
+
+    split = compile_split(args.repeats)
+    print(f"solve {split['solve_wall_s']:.3f} s wall ({split['solve_cpu_s']:.3f} s CPU), "
+          f"trace {split['trace_s']:.2f} s, lower {split['lower_s']:.2f} s, "
+          f"XLA compile {split['xla_compile_s']:.2f} s ({split['stablehlo_ops']} StableHLO ops)")
+    e2e = end_to_end(args.repeats)
+    solve = split["solve_wall_s"]
+    ratios = {f"{name}_over_solve": e2e[name]["wall_s"] / solve
+              for name in ("import_only", "cold", "warm", "no_cache")}
+    for name in ("import_only", "cold", "warm", "no_cache"):
+        print(f"{name:12s} {e2e[name]['wall_s']:6.2f} s wall, {e2e[name]['cpu_s']:6.2f} s CPU "
+              f"= {ratios[name + '_over_solve']:.1f}× the solve")
+    assert abs(e2e["result"]["window_mean"]["S_c"] - split["S_c"]) <= 1e-12 * abs(split["S_c"])
+    write_report("bench_cli", {
+        "metadata": metadata(),
+        "command": "qsync " + " ".join(COMMAND),
+        "cores_each_side": 1,
+        "compile_split": split,
+        "end_to_end": e2e,
+        "ratios": ratios,
+        "targets": {"warm_over_solve_max": 3.0, "cold_xla_compile_s_max": 3.0},
+    }, args.output)
+
+
+if __name__ == "__main__":
+    main()
