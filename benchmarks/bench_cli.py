@@ -11,7 +11,8 @@ file (``benchmarks/results/``):
 - **where a cold start goes**, in this process: the same solve through the public API
   (``qs.time_average`` under ``jax.jit``) split into tracing (Python → jaxpr), lowering
   (jaxpr → StableHLO) and XLA compilation, each timed apart;
-- **the solve**: the warm call (best of ``--repeats``, ``block_until_ready``), wall and CPU.
+- **the solve**: the warm call (best of ``--repeats``, ``block_until_ready``), wall and CPU;
+- ``qsync sweep`` of four such points (μ varied, one chunk on every core), cold and warm.
 
 Ratios reported: warm end to end / solve, cold end to end / solve (targets: warm ≤ 3×; XLA
 compilation of one point ≤ 3 s on a quiet machine).
@@ -69,13 +70,46 @@ def end_to_end(repeats: int) -> dict:
             runs["cold"].append(timed_process(["-m", "qsync_jax", *COMMAND], cached))
             runs["warm"].append(timed_process(["-m", "qsync_jax", *COMMAND], cached))
             command_time.append(json.loads(runs["warm"][-1]["stdout"])["wall_time_s"])
+            entries = [p for p in Path(cache).rglob("*") if p.is_file()]
+            cache_files = {"entries": len(entries), "bytes": sum(p.stat().st_size for p in entries)}
         runs["no_cache"].append(
             timed_process(["-m", "qsync_jax", "--no-compile-cache", *COMMAND], env))
     out = {name: {"wall_s": min(r["wall_s"] for r in rs), "cpu_s": min(r["cpu_s"] for r in rs),
                   "wall_s_all": [r["wall_s"] for r in rs]} for name, rs in runs.items()}
     out["warm"]["command_reported_wall_s"] = min(command_time)  # after imports and start-up
     out["result"] = json.loads(runs["warm"][-1]["stdout"])
+    out["cache_files"] = cache_files
     return out
+
+
+SWEEP_TOML = """
+[model]
+kind = "pair"
+[measure]
+window = [1000.0, 2000.0]
+[sweep]
+batch_size = 4
+[sweep.axes]
+mu = [0.02, 0.025, 0.03, 0.035]
+"""
+
+
+def sweep_end_to_end(repeats: int) -> dict:
+    """``qsync sweep`` of 4 Fig. 2(a)-type points (μ varied, one chunk): cold and warm cache."""
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    env.pop("QSYNC_JAX_NO_CACHE", None)
+    runs = {"cold": [], "warm": []}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as work:
+            config = Path(work) / "sweep.toml"
+            config.write_text(SWEEP_TOML)
+            cached = env | {"QSYNC_JAX_CACHE_DIR": str(Path(work) / "cache")}
+            for name in ("cold", "warm"):
+                args = ["-m", "qsync_jax", "sweep", str(config), "--out",
+                        str(Path(work) / f"{name}.nc"), "--no-progress"]
+                runs[name].append(timed_process(args, cached))
+    return {name: {"wall_s": min(r["wall_s"] for r in rs), "cpu_s": min(r["cpu_s"] for r in rs)}
+            for name, rs in runs.items()} | {"points": 4, "config": SWEEP_TOML.strip()}
 
 
 def compile_split(repeats: int) -> dict:
@@ -118,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--no-sweep", action="store_true", help="skip the qsync sweep runs")
     args = parser.parse_args()
 
     split = compile_split(args.repeats)
@@ -131,6 +166,11 @@ def main() -> None:
     for name in ("import_only", "cold", "warm", "no_cache"):
         print(f"{name:12s} {e2e[name]['wall_s']:6.2f} s wall, {e2e[name]['cpu_s']:6.2f} s CPU "
               f"= {ratios[name + '_over_solve']:.1f}× the solve")
+    sweep = None if args.no_sweep else sweep_end_to_end(args.repeats)
+    if sweep:
+        print(f"qsync sweep (4 points): cold {sweep['cold']['wall_s']:.2f} s wall "
+              f"({sweep['cold']['cpu_s']:.2f} s CPU), warm {sweep['warm']['wall_s']:.2f} s wall "
+              f"({sweep['warm']['cpu_s']:.2f} s CPU)")
     assert abs(e2e["result"]["window_mean"]["S_c"] - split["S_c"]) <= 1e-12 * abs(split["S_c"])
     write_report("bench_cli", {
         "metadata": metadata(),
@@ -139,6 +179,7 @@ def main() -> None:
         "compile_split": split,
         "end_to_end": e2e,
         "ratios": ratios,
+        "sweep_end_to_end": sweep,
         "targets": {"warm_over_solve_max": 3.0, "cold_xla_compile_s_max": 3.0},
     }, args.output)
 

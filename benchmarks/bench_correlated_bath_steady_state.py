@@ -1,4 +1,4 @@
-"""Steady state of the correlated-bath oscillators for 10⁴ values of ξ: qsync_jax vs SciPy and QuTiP.
+"""Steady states of the correlated-bath oscillators for 10⁴ values of ξ: vs SciPy, NumPy, QuTiP.
 
 Physics (Bittner & Tyagi 2025, eqs. (1)–(12)): ω = (1, 1.1), g = 0.1, γ = 0.2,
 n̄ = (0.05, 0.1), ξ on ``--n-xi`` points of [−0.95, 0.95] (all stable).
@@ -11,9 +11,9 @@ n̄ = (0.05, 0.1), ξ on ``--n-xi`` points of [−0.95, 0.95] (all stable).
   ``diffusion_matrix``): SciPy's ``solve_continuous_lyapunov`` in a loop over ξ, and vectorized
   NumPy (one batched LU of the Kronecker system for all ξ); checked equal to qsync_jax; wall and
   CPU (per core) time with the cores each side used (CPU/wall).
-- QuTiP (an independent check in Fock space, not a speed baseline): ``qutip.steadystate`` with the Lindblad operators of eqs. (11)–(12) in a truncated Fock
-  basis (N levels per oscillator), on ``--qutip-points`` of the same ξ values, for each cutoff in
-  ``--cutoffs``; its covariance from operator expectation values. Times per point are averaged
+- QuTiP (an independent check in Fock space, not a speed baseline): ``qutip.steadystate`` with
+  the Lindblad operators of eqs. (11)–(12) in a truncated Fock basis (N levels per oscillator),
+  on ``--qutip-points`` of the same ξ values, for each cutoff in ``--cutoffs``; its covariance from operator expectation values. Times per point are averaged
   over the points and extrapolated to all ξ.
 
 Reported: max |C_qsync − C_QuTiP| at each cutoff (convergence in N), QuTiP's own change between
@@ -146,7 +146,8 @@ def main():
     for name, b in baselines.items():
         print(f"{name}: {b['wall_s'] * 1e3:.1f} ms wall, {b['cpu_s'] * 1e3:.1f} ms CPU, "
               f"|ΔC| {b['max_abs_diff_cov']:.1e}")
-    print(f"vs {best}: {vs_baseline['speedup_cpu']:.1f}× CPU, {vs_baseline['speedup_wall']:.1f}× wall")
+    print(f"vs {best}: {vs_baseline['speedup_cpu']:.1f}× CPU, "
+          f"{vs_baseline['speedup_wall']:.1f}× wall")
 
     picks = np.linspace(0, args.n_xi - 1, args.qutip_points).round().astype(int)
     points = []

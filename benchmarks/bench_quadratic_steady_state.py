@@ -82,7 +82,8 @@ def part1(args, rng):
 
     _, s_wall, s_cpu = timed(scipy_loop, repeats=1)
     ref = scipy.linalg.solve_continuous_lyapunov(A, -D)
-    As, Ds = np.broadcast_to(A, (args.n_points, *A.shape)), np.broadcast_to(D, (args.n_points, *D.shape))
+    As = np.broadcast_to(A, (args.n_points, *A.shape))
+    Ds = np.broadcast_to(D, (args.n_points, *D.shape))
     vec, v_wall, v_cpu = timed(lambda: numpy_batched_lyapunov(As, Ds), repeats=1)
     q_wall, q_cpu, q_err = [], [], []
     for k in range(args.qutip_points):
