@@ -13,8 +13,9 @@ n̄ = (0.05, 0.1), ξ on ``--n-xi`` points of [−0.95, 0.95] (all stable).
   CPU (per core) time with the cores each side used (CPU/wall).
 - QuTiP (an independent check in Fock space, not a speed baseline): ``qutip.steadystate`` with
   the Lindblad operators of eqs. (11)–(12) in a truncated Fock basis (N levels per oscillator),
-  on ``--qutip-points`` of the same ξ values, for each cutoff in ``--cutoffs``; its covariance from operator expectation values. Times per point are averaged
-  over the points and extrapolated to all ξ.
+  on ``--qutip-points`` of the same ξ values, for each cutoff in ``--cutoffs``; its covariance
+  from operator expectation values. Times per point are averaged over the points and
+  extrapolated to all ξ.
 
 Reported: max |C_qsync − C_QuTiP| at each cutoff (convergence in N), QuTiP's own change between
 its two largest cutoffs (its truncation error), and the speed-up per point (QuTiP wall /
