@@ -149,15 +149,18 @@ def compile_split(repeats: int) -> dict:
     def point(model):
         return qs.time_average(model, measures, WINDOW, config=config, throw=False)
 
-    t = time.perf_counter()
-    traced = point.trace(model)
-    trace_s = time.perf_counter() - t
-    t = time.perf_counter()
-    lowered = traced.lower()
-    lower_s = time.perf_counter() - t
-    t = time.perf_counter()
-    compiled = lowered.compile()
-    compile_s = time.perf_counter() - t
+    phases = {}
+
+    def phase(name, fn):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        phases[f"{name}_s"] = time.perf_counter() - wall
+        phases[f"{name}_cpu_s"] = time.process_time() - cpu
+        return out
+
+    traced = phase("trace", lambda: point.trace(model))
+    lowered = phase("lower", traced.lower)
+    compiled = phase("xla_compile", lowered.compile)
     n_ops = sum(1 for line in lowered.as_text().splitlines() if " = " in line)
     walls, cpus = [], []
     for _ in range(repeats):
@@ -166,8 +169,7 @@ def compile_split(repeats: int) -> dict:
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
     return {
-        "trace_s": trace_s, "lower_s": lower_s, "xla_compile_s": compile_s,
-        "stablehlo_ops": n_ops,
+        **phases, "stablehlo_ops": n_ops,
         "solve_wall_s": min(walls), "solve_cpu_s": min(cpus),
         "num_steps": int(result.num_steps), "status": str(qs.status_names(result.status)),
         "S_c": float(result.value["complete_sync"][0]),
