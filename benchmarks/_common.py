@@ -1,4 +1,5 @@
-"""What every benchmark script shares: host/device metadata and where results are written."""
+"""What every benchmark script shares: host/device metadata, where results are written, and the
+straightforward NumPy baselines of more than one script."""
 
 import json
 import os
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import diffrax as dfx
 import jax
+import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -38,3 +40,18 @@ def write_report(name: str, report: dict, output: Path | None = None) -> Path:
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")
     return out
+
+
+def numpy_batched_lyapunov(A, D):
+    """Steady covariances C of A C + C Aᵀ + D = 0 for a batch of (A, D), vectorized NumPy.
+
+    One batched LU of the Kronecker system (A⊗I + I⊗A) vec C = −vec D (row-major vec), the
+    straightforward vectorized alternative to a Python loop over
+    ``scipy.linalg.solve_continuous_lyapunov``. A, D: (..., m, m).
+    """
+    m = A.shape[-1]
+    eye = np.eye(m)
+    K = np.einsum("...ik,jl->...ijkl", A, eye) + np.einsum("ik,...jl->...ijkl", eye, A)
+    K = K.reshape(*A.shape[:-2], m * m, m * m)
+    C = np.linalg.solve(K, -D.reshape(*D.shape[:-2], m * m, 1))
+    return C.reshape(D.shape)

@@ -1,4 +1,4 @@
-"""Steady state of the correlated-bath oscillators for 10⁴ values of ξ: qsync_jax vs QuTiP.
+"""Steady states of the correlated-bath oscillators for 10⁴ values of ξ: vs SciPy, NumPy, QuTiP.
 
 Physics (Bittner & Tyagi 2025, eqs. (1)–(12)): ω = (1, 1.1), g = 0.1, γ = 0.2,
 n̄ = (0.05, 0.1), ξ on ``--n-xi`` points of [−0.95, 0.95] (all stable).
@@ -6,10 +6,16 @@ n̄ = (0.05, 0.1), ξ on ``--n-xi`` points of [−0.95, 0.95] (all stable).
 - qsync_jax: ``qs.steady_state`` of a batch of models, one ``jit(vmap(...))`` call over all ξ
   (a Lyapunov solve per point). Compile time (first call minus the best warm call) is reported
   apart from the run time (best of ``--repeats`` warm calls, ``block_until_ready``).
-- QuTiP: ``qutip.steadystate`` with the Lindblad operators of eqs. (11)–(12) in a truncated Fock
-  basis (N levels per oscillator), on ``--qutip-points`` of the same ξ values, for each cutoff in
-  ``--cutoffs``; its covariance from operator expectation values. Times per point are averaged
-  over the points and extrapolated to all ξ.
+- the baselines a user would write for the same Lyapunov equation A C + C Aᵀ + D = 0, given the
+  matrices A(ξ), D(ξ) (assembled before the clock starts, from the model's ``drift_matrix`` and
+  ``diffusion_matrix``): SciPy's ``solve_continuous_lyapunov`` in a loop over ξ, and vectorized
+  NumPy (one batched LU of the Kronecker system for all ξ); checked equal to qsync_jax; wall and
+  CPU (per core) time with the cores each side used (CPU/wall).
+- QuTiP (an independent check in Fock space, not a speed baseline): ``qutip.steadystate`` with
+  the Lindblad operators of eqs. (11)–(12) in a truncated Fock basis (N levels per oscillator),
+  on ``--qutip-points`` of the same ξ values, for each cutoff in ``--cutoffs``; its covariance
+  from operator expectation values. Times per point are averaged over the points and
+  extrapolated to all ξ.
 
 Reported: max |C_qsync − C_QuTiP| at each cutoff (convergence in N), QuTiP's own change between
 its two largest cutoffs (its truncation error), and the speed-up per point (QuTiP wall /
@@ -28,7 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import qutip as qt
-from _common import metadata, write_report
+import scipy.linalg
+from _common import metadata, numpy_batched_lyapunov, write_report
 
 import qsync_jax as qs
 
@@ -58,6 +65,30 @@ def time_qsync(xis, repeats):
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
     return np.asarray(covs), first - min(walls), min(walls), min(cpus)
+
+
+def lyapunov_baselines(xis, covs, repeats):
+    """SciPy loop and vectorized NumPy on the same A(ξ), D(ξ); best of ``repeats``."""
+    models = jax.vmap(build)(jnp.asarray(xis))
+    A = np.asarray(jax.vmap(lambda m: m.drift_matrix())(models))
+    D = np.asarray(jax.vmap(lambda m: m.diffusion_matrix())(models))
+    runs = {
+        "scipy_loop": lambda: np.stack(
+            [scipy.linalg.solve_continuous_lyapunov(a, -d) for a, d in zip(A, D)]),
+        "numpy_batched_kronecker": lambda: numpy_batched_lyapunov(A, D),
+    }
+    out = {}
+    for name, run in runs.items():
+        walls, cpus = [], []
+        for _ in range(repeats):
+            wall, cpu = time.perf_counter(), time.process_time()
+            C = run()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        out[name] = {"wall_s": min(walls), "cpu_s": min(cpus), "cores": min(cpus) / min(walls),
+                     "max_abs_diff_cov": float(np.max(np.abs(C - covs)))}
+        assert out[name]["max_abs_diff_cov"] < 1e-9, (name, out[name])
+    return out
 
 
 def fock_problem(xi, N):
@@ -103,6 +134,21 @@ def main():
     covs, compile_s, run_wall, run_cpu = time_qsync(jnp.asarray(xis), args.repeats)
     print(f"qsync_jax: {args.n_xi} points in {run_wall * 1e3:.2f} ms "
           f"({run_wall / args.n_xi * 1e6:.3f} µs/point), compile {compile_s:.2f} s")
+
+    baselines = lyapunov_baselines(xis, covs, min(args.repeats, 3))
+    best = min(baselines, key=lambda k: baselines[k]["cpu_s"])
+    vs_baseline = {
+        "best": best,
+        "speedup_cpu": baselines[best]["cpu_s"] / run_cpu,
+        "speedup_wall": min(b["wall_s"] for b in baselines.values()) / run_wall,
+        "qsync_cores": run_cpu / run_wall,
+        "baseline_cores": baselines[best]["cores"],
+    }
+    for name, b in baselines.items():
+        print(f"{name}: {b['wall_s'] * 1e3:.1f} ms wall, {b['cpu_s'] * 1e3:.1f} ms CPU, "
+              f"|ΔC| {b['max_abs_diff_cov']:.1e}")
+    print(f"vs {best}: {vs_baseline['speedup_cpu']:.1f}× CPU, "
+          f"{vs_baseline['speedup_wall']:.1f}× wall")
 
     picks = np.linspace(0, args.n_xi - 1, args.qutip_points).round().astype(int)
     points = []
@@ -155,7 +201,9 @@ def main():
         "benchmark": "correlated_bath_steady_state",
         "params": {**PARAMS, "xi_range": XI_RANGE, "n_xi": args.n_xi},
         "qsync": {"n_success": n_success, "compile_s": compile_s, "run_wall_s": run_wall,
-                  "run_cpu_s": run_cpu, "repeats": args.repeats},
+                  "run_cpu_s": run_cpu, "repeats": args.repeats, "cores": run_cpu / run_wall},
+        "baselines": baselines,
+        "vs_baseline": vs_baseline,
         "qutip_points": points,
         "summary": summary,
         "metadata": {**metadata(), "qutip": qt.__version__, "numpy": np.__version__},

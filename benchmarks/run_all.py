@@ -1,7 +1,9 @@
 """Run every benchmark script in this folder, one process each (``make bench``).
 
 Each script prints its numbers and writes JSON with host/device metadata to
-``benchmarks/results/``. Extra arguments are not passed: run a script directly for its options.
+``benchmarks/results/``; ``readme_table.py`` runs last (the scripts run in name order) and
+rewrites the README's performance table from them. Extra arguments are not passed: run a script
+directly for its options.
 """
 
 import pathlib

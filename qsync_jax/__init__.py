@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 # The public API: every `from ._x import Name as Name` in this block is public (in `__all__`),
 # imported on first use (`_exports` reads the block) and documented in the API reference.
 if typing.TYPE_CHECKING:
+    from ._compile_cache import enable_compile_cache as enable_compile_cache
     from ._devices import use_cpu_devices as use_cpu_devices
     from ._floquet import OrbitOptions as OrbitOptions
     from ._floquet import PeriodicOrbit as PeriodicOrbit

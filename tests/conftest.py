@@ -6,6 +6,7 @@ The library never changes JAX's global configuration; the tests do, as users are
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("QSYNC_JAX_NO_CACHE", "1")  # `qsync` in-process: no cache in ~/.cache
 
 import jax  # noqa: E402
 

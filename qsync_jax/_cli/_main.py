@@ -7,6 +7,7 @@ the same way, with its type.
 """
 
 import json
+import sys
 
 from ._parser import EXIT_FAILURE, build_parser
 
@@ -19,6 +20,18 @@ def _one_line(error: BaseException) -> str:
     if not isinstance(error, (ValueError, OSError)):
         text = f"{type(error).__name__}: {text}"
     return text
+
+
+def _compile_cache(off: bool) -> None:
+    """The persistent compilation cache, unless switched off; a cache that fails is a warning."""
+    if off:
+        return
+    from .._compile_cache import enable_compile_cache
+
+    try:
+        enable_compile_cache()
+    except OSError as error:
+        print(f"qsync: warning: no compilation cache: {_one_line(error)}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -34,6 +47,7 @@ def main(argv=None) -> int:
     except RuntimeError:  # JAX already running (main called from Python): keep its devices
         pass
     jax.config.update("jax_enable_x64", True)
+    _compile_cache(args.no_compile_cache)
     from . import _reproduce, _simulate, _sweep
 
     command = {"reproduce": _reproduce.run, "simulate": _simulate.run, "sweep": _sweep.run}

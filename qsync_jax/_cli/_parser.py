@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                     + " Every failure ends in one line on stderr and exit code 2.")
     parser.add_argument("--version", action="version", version=f"qsync {__version__}",
                         help="show the version and exit")
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="do not use the persistent compilation cache (also "
+                        "QSYNC_JAX_NO_CACHE=1; directory: QSYNC_JAX_CACHE_DIR) (default: off)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
                                 title="commands")
 

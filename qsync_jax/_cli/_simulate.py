@@ -10,6 +10,7 @@ model without a steady state is an error, never a number.
 
 import time
 
+import jax
 import numpy as np
 
 import qsync_jax as qs
@@ -25,6 +26,7 @@ def _mechanical_measures(t, state):
             "S_p": qs.phase_sync(state, 1, 3)}
 
 
+@jax.jit  # one compiled program, not one per operation (and one entry in the compilation cache)
 def _end_of_window(state):
     return _mechanical_measures(None, state) | {
         "log_negativity": qs.log_negativity(state.cov, a=(1,), b=(3,)),
