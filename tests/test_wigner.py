@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import qsync_jax as qs
-from qsync_jax._wigner import _wigner_drift
+from qsync_jax._wigner import _Drift, _QuadraticDrift, _wigner_drift
 
 CHUNK = 1024
 TS = jnp.array([0.0, 0.5, 1.5, 3.0])
@@ -148,7 +148,10 @@ def test_zero_noise_gives_the_deterministic_mean_field():
     shift = jnp.zeros(8).at[jnp.array([3, 7])].set(-0.005 / np.sqrt(2.0))
     u = jnp.asarray(np.random.default_rng(1).standard_normal((3, 8)))
     f = jax.vmap(pair.mean_field, (None, 0))(0.0, u)
-    np.testing.assert_allclose(_wigner_drift(pair)(0.0, u), f + shift, rtol=1e-13, atol=1e-15)
+    drift = _wigner_drift(pair)
+    assert isinstance(drift, _QuadraticDrift)  # the autonomous form, written out
+    np.testing.assert_allclose(drift(0.0, u.T), (f + shift).T, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(_Drift(pair)(0.0, u.T), (f + shift).T, rtol=1e-13, atol=1e-12)
 
     state0 = qs.GaussianState(mean=jnp.arange(8.0), cov=jnp.zeros((8, 8)))
     ts = jnp.array([0.0, 2.0, 4.0])
