@@ -182,6 +182,33 @@ class _Drift(eqx.Module):
         return jax.vmap(self.model.mean_field, (None, 1), 1)(t, U) - 0.25 * laplacian[:, None]
 
 
+class _SparseMatrix(eqx.Module):
+    """A matrix M kept as its nonzero entries (static pattern, array values), applied to the rows
+    of U (columns the trajectories) as one elementwise expression per row."""
+
+    values: Array
+    index: tuple[tuple[int, int], ...] = eqx.field(static=True)
+    n_rows: int = eqx.field(static=True)
+
+    @classmethod
+    def from_dense(cls, matrix):
+        matrix = np.asarray(matrix)
+        i, j = np.nonzero(matrix)
+        return cls(jnp.asarray(matrix[i, j]), tuple(zip(i.tolist(), j.tolist())),
+                   matrix.shape[0])
+
+    def rows(self, U) -> list:
+        """The rows of M U as a list (0.0 for a zero row), for the caller to add to."""
+        out = [0.0] * self.n_rows
+        for n, (i, j) in enumerate(self.index):
+            out[i] = out[i] + self.values[n] * U[j]
+        return out
+
+
+def _stack_rows(rows, U, axis=0) -> Array:
+    return jnp.stack([jnp.broadcast_to(r, U.shape[1:]) for r in rows], axis)
+
+
 class _QuadraticDrift(eqx.Module):
     """The same F of an autonomous mean field, written out as the sum of its nonzero terms:
     F_i(u) = c_i + Σ_j A_ij u_j + Σ_{j≤k} h_ijk u_j u_k (c = F(0), A = ∂f/∂u(0), h_ijk the
@@ -192,18 +219,15 @@ class _QuadraticDrift(eqx.Module):
     the coefficients are arrays (new values reuse the compiled chunk)."""
 
     c: Array
-    linear: Array
+    linear: _SparseMatrix
     quadratic: Array
-    linear_index: tuple[tuple[int, int], ...] = eqx.field(static=True)
     quadratic_index: tuple[tuple[int, int, int], ...] = eqx.field(static=True)
 
     def __call__(self, t, U):
-        rows = [self.c[i] for i in range(U.shape[0])]
-        for n, (i, j) in enumerate(self.linear_index):
-            rows[i] = rows[i] + self.linear[n] * U[j]
+        rows = [self.c[i] + r for i, r in enumerate(self.linear.rows(U))]
         for n, (i, j, k) in enumerate(self.quadratic_index):
             rows[i] = rows[i] + self.quadratic[n] * (U[j] * U[k])
-        return jnp.stack([jnp.broadcast_to(r, U.shape[1:]) for r in rows])
+        return _stack_rows(rows, U)
 
 
 @eqx.filter_jit
@@ -231,13 +255,11 @@ def _wigner_drift(model: AbstractGaussianModel, t0=0.0):
     if not _is_autonomous(model, t0, dim):
         return _Drift(model)
     c, A, H = (np.asarray(x) for x in _coefficients(model, jnp.asarray(t0, float), dim))
-    rows, cols = np.nonzero(A)
     j, k = np.triu_indices(dim)
     h = np.where(j == k, 0.5, 1.0) * H[:, j, k]  # (2n, pairs j ≤ k)
     i, p = np.nonzero(h)
     return _QuadraticDrift(
-        c=jnp.asarray(c), linear=jnp.asarray(A[rows, cols]), quadratic=jnp.asarray(h[i, p]),
-        linear_index=tuple(zip(rows.tolist(), cols.tolist())),
+        c=jnp.asarray(c), linear=_SparseMatrix.from_dense(A), quadratic=jnp.asarray(h[i, p]),
         quadratic_index=tuple(zip(i.tolist(), j[p].tolist(), k[p].tolist())),
     )
 
@@ -283,8 +305,8 @@ def _model_probe(model, t0, mean0, u, v):
     )
 
 
-def _check_model(model, t0, mean0) -> Array:
-    """The noise matrix B of ``model``, after checking that truncated Wigner applies to it."""
+def _check_model(model, t0, mean0) -> "_SparseMatrix":
+    """The noise matrix B of ``model`` (its nonzero entries), after checking that truncated Wigner applies to it."""
     rng = np.random.default_rng(0)
     u, v = (jnp.asarray(rng.standard_normal(mean0.shape)) for _ in range(2))
     jac, drift, third, size, dD, D = _model_probe(model, jnp.asarray(t0, float), mean0, u, v)
@@ -304,7 +326,7 @@ def _check_model(model, t0, mean0) -> Array:
             f"{type(model).__name__}: `diffusion` depends on the time or the state; truncated "
             "Wigner is implemented for additive (constant) noise only."
         )
-    return _sqrt_psd(D, "model.diffusion")
+    return _SparseMatrix.from_dense(_sqrt_psd(D, "model.diffusion"))
 
 
 def _standard_normals(bits: Array) -> Array:
@@ -429,9 +451,10 @@ def _run_chunk(drift, mesh, state_sqrt, B, key, index, n_total, dt, t0, save_ste
 
         def draw(b):
             """Increments BΔW of steps bK … bK + K − 1 of every trajectory: (K, 2n, c)."""
-            bits = jax.vmap(lambda k: jr.bits(jr.fold_in(k, b), (K, dim), jnp.uint32),
+            bits = jax.vmap(lambda k: jr.bits(jr.fold_in(k, b), (dim, K), jnp.uint32),
                             out_axes=2)(path_keys)
-            return jnp.sqrt(dt) * jnp.einsum("ij,kjc->kic", B, _standard_normals(bits))
+            z = jnp.sqrt(dt) * _standard_normals(bits)  # (2n, K, c)
+            return _stack_rows(B.rows(z), z, axis=1)
 
         def block(carry, end):
             """Steps s … min(end, next block boundary) − 1; a new block is drawn at its start.
