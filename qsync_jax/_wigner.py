@@ -46,6 +46,15 @@ is exactly symmetric (odd moments 0), its variance is 1 − 2·10⁻⁷ and its 
 3 − 10⁻⁵, its tails are cut at |z| = 5.3 (probability 10⁻⁷). Only moments of the increments up
 to the fourth enter the weak order-2 error of ensemble averages, and these biases would take
 ~10¹³ trajectories to resolve (the initial samples, drawn once, are float64 normals).
+
+**Five-point increments** (``increments="five_point"``). Ensemble averages need the law of each
+increment only through its moments: the weak order-2 error of Heun with additive noise
+(Kloeden & Platen, *Numerical Solution of SDEs*, §14.2 and §15.1) is unchanged when z is
+replaced by any ξ whose moments up to the fifth are those of N(0, 1). Here ξ takes 0 with
+probability ½ and ±√(2 − √2), ±√(2 + √2) with ⅛ each (E ξ² = 1, E ξ⁴ = 3, odd moments 0):
+three random bits per number instead of 32 and no transcendental function. For linear models
+the means and covariances of the ensemble are those of Gaussian increments exactly; single
+trajectories are then not samples of the SDE's paths.
 """
 
 from collections.abc import Sequence
@@ -338,6 +347,20 @@ def _standard_normals(bits: Array) -> Array:
     return (np.sqrt(2.0).astype(np.float32) * jax.lax.erf_inv(u)).astype(float)
 
 
+
+
+def _five_point(words: Array) -> Array:
+    """(10·W, …) five-point numbers ξ from (W, …) random 32-bit words, ten 3-bit codes each:
+    ξ = 0 with probability ½ and ±√(2 ∓ √2), ±√(2 ± √2) with ⅛ each — E ξ = E ξ³ = E ξ⁵ = 0,
+    E ξ² = 1, E ξ⁴ = 3, the moments of a standard normal number up to the fifth."""
+    shifts = (3 * jnp.arange(10, dtype=jnp.uint32)).reshape(10, *([1] * words.ndim))
+    code = (words[None] >> shifts) & 7
+    # |ξ| by the upper two bits of the code (0, 0, √(2 − √2), √(2 + √2)); the lowest: the sign
+    size = jnp.where(code >= 6, np.sqrt(2.0 + np.sqrt(2.0)),
+                     jnp.where(code >= 4, np.sqrt(2.0 - np.sqrt(2.0)), 0.0))
+    return jnp.where((code & 1) == 1, -size, size).reshape(-1, *words.shape[1:])
+
+
 def _heun(drift, dt):
     """One stochastic Heun step of every trajectory: (U, t, noise = BΔW) -> U', columns of
     U (2n, c) the trajectories."""
@@ -433,7 +456,7 @@ def _group_moments(u, valid, n_groups, save) -> _Moments:
 
 @eqx.filter_jit
 def _run_chunk(drift, mesh, state_sqrt, B, key, index, n_total, dt, t0, save_steps, n_groups,
-               save):
+               save, increments):
     """Trajectories ``index`` (sharded over ``mesh``): merged group moments at every save time,
     (T, G, …), and the trajectories when ``save.trajectories``. Inside, the state is U (2n, c):
     one row per quadrature, the trajectories along the fast axis."""
@@ -451,9 +474,16 @@ def _run_chunk(drift, mesh, state_sqrt, B, key, index, n_total, dt, t0, save_ste
 
         def draw(b):
             """Increments BΔW of steps bK … bK + K − 1 of every trajectory: (K, 2n, c)."""
-            bits = jax.vmap(lambda k: jr.bits(jr.fold_in(k, b), (dim, K), jnp.uint32),
-                            out_axes=2)(path_keys)
-            z = jnp.sqrt(dt) * _standard_normals(bits)  # (2n, K, c)
+            if increments == "gaussian":
+                bits = jax.vmap(lambda k: jr.bits(jr.fold_in(k, b), (dim, K), jnp.uint32),
+                                out_axes=2)(path_keys)
+                z = _standard_normals(bits)  # (2n, K, c)
+            else:
+                words = -(-dim * K // 10)
+                bits = jax.vmap(lambda k: jr.bits(jr.fold_in(k, b), (words,), jnp.uint32),
+                                out_axes=1)(path_keys)
+                z = _five_point(bits)[: dim * K].reshape(dim, K, -1)
+            z = jnp.sqrt(dt) * z
             return _stack_rows(B.rows(z), z, axis=1)
 
         def block(carry, end):
@@ -595,6 +625,7 @@ def wigner_ensemble(
     chunk_size: int | None = None,
     n_groups: int = 32,
     devices: Sequence[jax.Device] | None = None,
+    increments: str = "gaussian",
     throw: bool = True,
 ) -> WignerEnsemble:
     r"""Truncated-Wigner ensemble of ``model``: sampled nonlinear dynamics, streamed statistics.
@@ -629,6 +660,10 @@ def wigner_ensemble(
       uncertainty ≈ 1/√(2(G − 1))); capped at N/2.
     - ``devices``: devices every chunk is split over; default ``jax.devices()`` (on CPUs call
       :func:`qsync_jax.use_cpu_devices` first to make every core a device).
+    - ``increments``: ``"gaussian"`` (default): ΔW = √dt z with standard normal z;
+      ``"five_point"``: z replaced by five-point numbers with the same moments up to the fifth
+      (module docstring) — the same weak order 2 for every ensemble average at a fraction of the
+      cost, but the trajectories are no longer Brownian paths (use ``"gaussian"`` for those).
     - ``throw``: raise if a trajectory became non-finite (default); with ``throw=False`` the
       result has ``status`` ``diverged`` and NaN estimates instead.
 
@@ -647,6 +682,8 @@ def wigner_ensemble(
         chunk_size = _positive_int("chunk_size", chunk_size, 1)
     if not isinstance(save, WignerSave):
         raise ValueError(f"`save` must be a qsync_jax.WignerSave; got {save!r}.")
+    if not (isinstance(increments, str) and increments in ("gaussian", "five_point")):
+        raise ValueError(f"`increments` must be 'gaussian' or 'five_point'; got {increments!r}.")
     key = _check_key(key)
     devices = check_devices(devices)
     _check_model_type(model)
@@ -678,7 +715,8 @@ def wigner_ensemble(
     groups, paths = None, []
     for lo in range(0, n_trajectories, chunk):
         index = jnp.arange(lo, lo + chunk, dtype=jnp.int32)
-        moments, us = _run_chunk(drift, mesh, state_sqrt, B, key, index, *args, n_groups, save)
+        moments, us = _run_chunk(drift, mesh, state_sqrt, B, key, index, *args, n_groups, save,
+                                 increments)
         groups = moments if groups is None else _merge_two(groups, moments)
         if save.trajectories:
             paths.append(np.asarray(us)[:, : min(chunk, n_trajectories - lo)])

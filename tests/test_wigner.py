@@ -19,7 +19,13 @@ import numpy as np
 import pytest
 
 import qsync_jax as qs
-from qsync_jax._wigner import _Drift, _QuadraticDrift, _standard_normals, _wigner_drift
+from qsync_jax._wigner import (
+    _Drift,
+    _five_point,
+    _QuadraticDrift,
+    _standard_normals,
+    _wigner_drift,
+)
 
 CHUNK = 1024
 TS = jnp.array([0.0, 0.5, 1.5, 3.0])
@@ -108,10 +114,13 @@ def bath_runs():
     return ensemble(BATH, 1024), ensemble(BATH, 4096)
 
 
-@pytest.mark.parametrize("which", ["bath", "random"])
+@pytest.mark.parametrize("which", ["bath", "random", "random_five_point"])
 def test_linear_models_are_exact(which, bath_runs):
+    """Also with five-point increments: for linear models only their first two moments enter
+    the ensemble's mean and covariance."""
     model = BATH if which == "bath" else random_linear()
-    ens = bath_runs[1] if which == "bath" else ensemble(model)
+    increments = "five_point" if which.endswith("five_point") else "gaussian"
+    ens = bath_runs[1] if which == "bath" else ensemble(model, increments=increments)
     ref = qs.evolve(model, TS, state0=STATE0)
     assert ens.status == qs.Status.success and ens.mean.shape == (4, 4)
     assert ens.cov.shape == ens.cov_stderr.shape == (4, 4, 4)
@@ -169,10 +178,12 @@ def test_zero_noise_gives_the_deterministic_mean_field():
     assert 3.5 < errors[0] / errors[1] < 4.5
 
 
-def test_weak_order_two_in_dt():
+@pytest.mark.parametrize("increments", ["gaussian", "five_point"])
+def test_weak_order_two_in_dt(increments):
     """Ornstein–Uhlenbeck du = −u dt + dW (exact stationary variance ½): the ensemble variance
     matches Heun's own stationary variance v(dt) = (1 − λdt/2)²dt / (1 − a²),
-    a = 1 − λdt + (λdt)²/2, whose error v(dt) − ½ is O(dt²)."""
+    a = 1 − λdt + (λdt)²/2, whose error v(dt) − ½ is O(dt²) — with either kind of
+    increments."""
     ou = LinearModel(A=-jnp.eye(2), b=jnp.zeros(2), D=jnp.eye(2))
     state0 = qs.GaussianState(mean=jnp.zeros(2), cov=0.5 * jnp.eye(2))
     ts = jnp.array([16.0])
@@ -183,7 +194,8 @@ def test_weak_order_two_in_dt():
 
     errors = []
     for dt in (0.8, 0.4):
-        ens = qs.wigner_ensemble(ou, ts, 32768, KEY, state0=state0, dt=dt, chunk_size=CHUNK)
+        ens = qs.wigner_ensemble(ou, ts, 32768, KEY, state0=state0, dt=dt, chunk_size=CHUNK,
+                                 increments=increments)
         var = np.diag(np.asarray(ens.cov[0]))
         se = np.diag(np.asarray(ens.cov_stderr[0]))
         assert_within(var, se, heun_variance(dt))
@@ -264,6 +276,8 @@ def test_phase_histogram_is_a_density():
         ({"key": jnp.zeros(3, jnp.uint32)}, "key"),
         ({"chunk_size": 0}, "chunk_size"),
         ({"n_groups": 1}, "n_groups"),
+        ({"increments": "normal"}, "increments"),
+        ({"increments": None}, "increments"),
         ({"save": {"pairs": (0, 1)}}, "save"),
         ({"save": qs.WignerSave((0, 5))}, "pairs"),
         ({"devices": []}, "devices"),
@@ -394,3 +408,26 @@ def test_written_out_drift_equals_the_mean_field():
     u = jnp.asarray(rng.standard_normal((2, 5)))
     np.testing.assert_allclose(_wigner_drift(moving)(1.0, u),
                                model.A @ u + model.b[:, None] * np.cos(1.0), rtol=1e-12)
+
+
+def test_five_point_numbers():
+    """Every 3-bit code once: the moments of N(0, 1) up to the fifth; ten codes per word."""
+    xi = np.asarray(_five_point(jnp.arange(8, dtype=jnp.uint32)[:, None]))[:8, 0]
+    for k, moment in enumerate([1.0, 0.0, 1.0, 0.0, 3.0, 0.0]):
+        np.testing.assert_allclose(np.mean(xi**k), moment, atol=1e-14)
+    word = jnp.asarray([sum(c << (3 * v) for v, c in enumerate([1, 2, 3, 4, 5, 6, 7, 0, 6, 4]))],
+                       jnp.uint32)
+    a, b = np.sqrt(2 - np.sqrt(2)), np.sqrt(2 + np.sqrt(2))
+    np.testing.assert_allclose(_five_point(word), [0, 0, 0, a, -a, b, -b, 0, b, a], atol=1e-15)
+
+
+def test_five_point_ensembles_reproducible_and_distinct():
+    """Five-point increments keep the random stream's guarantees: a function of the key only,
+    and different from the Gaussian one."""
+    runs = [qs.wigner_ensemble(BATH, TS, 8, KEY, dt=0.01, chunk_size=c, save=HISTOGRAM,
+                               increments="five_point") for c in (4, 8)]
+    np.testing.assert_allclose(runs[0].trajectories, runs[1].trajectories, rtol=1e-12)
+    paths = np.asarray(runs[0].trajectories)
+    assert len({tuple(row) for row in (paths[:, -1] - paths[:, 0]).round(12)}) == 8
+    gaussian = qs.wigner_ensemble(BATH, TS, 8, KEY, dt=0.01, chunk_size=8, save=HISTOGRAM)
+    assert not np.allclose(gaussian.trajectories[:, -1], paths[:, -1])
