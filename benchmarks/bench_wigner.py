@@ -205,8 +205,8 @@ def main():
         "note": "qsync_jax: stochastic Heun (2 drift evaluations per step), increments from "
                 "float32 standard normals (jax_gaussian) or five-point numbers (jax_five_point, "
                 "weak order 2 alike); NumPy: Euler–Maruyama (1 per step) and stochastic Heun "
-                "(2), same dt. accuracy_equivalent: steps each scheme needs for the noiseless mean field "
-                "within the tolerance. The 2-core machine was shared with other jobs.",
+                "(2), same dt. accuracy_equivalent: steps each scheme needs for the noiseless "
+                "mean field within the tolerance. The 2-core machine was shared with other jobs.",
     }
     for k, v in ns.items():
         print(f"{k:>28}: {v:7.1f} ns per trajectory·step")

@@ -44,8 +44,9 @@ in float32 from 23 random bits each (z = √2 erf⁻¹(u), u on a grid of 2²³ 
 about 0) — about three times cheaper than float64 normals, and statistically equivalent for
 every output: the distribution is exactly symmetric (odd moments 0), its variance is
 1 − 2·10⁻⁷ and its fourth moment 3 − 10⁻⁵, its tails are cut at |z| = 5.3 (probability 10⁻⁷).
-Only moments of the increments up to the fourth enter the weak order-2 error of ensemble averages, and these biases would take
-~10¹³ trajectories to resolve (the initial samples, drawn once, are float64 normals).
+Only moments of the increments up to the fourth enter the weak order-2 error of ensemble
+averages, and these biases would take ~10¹³ trajectories to resolve (the initial samples,
+drawn once, are float64 normals).
 
 **Five-point increments** (``increments="five_point"``). Ensemble averages need the law of each
 increment only through its moments: the weak order-2 error of Heun with additive noise
