@@ -361,11 +361,9 @@ def _standard_normals(bits: Array) -> Array:
     return (np.sqrt(2.0).astype(np.float32) * jax.lax.erf_inv(u)).astype(float)
 
 
-
-
 def _five_point(words: Array) -> Array:
     """(10·W, …) five-point numbers ξ from (W, …) random 32-bit words, ten 3-bit codes each:
-    ξ = 0 with probability ½ and ±√(2 ∓ √2), ±√(2 ± √2) with ⅛ each — E ξ = E ξ³ = E ξ⁵ = 0,
+    ξ = 0 with probability ½, ±√(2 − √2) and ±√(2 + √2) with ⅛ each — E ξ = E ξ³ = E ξ⁵ = 0,
     E ξ² = 1, E ξ⁴ = 3, the moments of a standard normal number up to the fifth."""
     shifts = (3 * jnp.arange(10, dtype=jnp.uint32)).reshape(10, *([1] * words.ndim))
     code = (words[None] >> shifts) & 7
@@ -474,8 +472,10 @@ def _run_chunk(drift, mesh, state_sqrt, B, key, index, n_total, dt, t0, save_ste
     """Trajectories ``index`` (sharded over ``mesh``): merged group moments at every save time,
     (T, G, …), and the trajectories when ``save.trajectories``. Inside, the state is U (2n, c):
     one row per quadrature, the trajectories along the fast axis."""
+    dyn_drift, static_drift = eqx.partition(drift, eqx.is_array)
 
-    def local(drift, state_sqrt, B, key, index):
+    def local(dyn_drift, state_sqrt, B, key, index):
+        drift = eqx.combine(dyn_drift, static_drift)
         mean0, L = state_sqrt
         dim = mean0.shape[0]
         valid = index < n_total
@@ -532,7 +532,7 @@ def _run_chunk(drift, mesh, state_sqrt, B, key, index, n_total, dt, t0, save_ste
     moments, us = jax.shard_map(
         local, mesh=mesh, in_specs=(replicated,) * 4 + (spec,), out_specs=(spec, paths_spec),
         check_vma=False,
-    )(drift, state_sqrt, B, key, index)
+    )(dyn_drift, state_sqrt, B, key, index)
     return _merge(moments, axis=0), us
 
 

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 
 import qsync_jax as qs
 from qsync_jax._wigner import (
@@ -431,3 +432,17 @@ def test_five_point_ensembles_reproducible_and_distinct():
     assert len({tuple(row) for row in (paths[:, -1] - paths[:, 0]).round(12)}) == 8
     gaussian = qs.wigner_ensemble(BATH, TS, 8, KEY, dt=0.01, chunk_size=8, save=HISTOGRAM)
     assert not np.allclose(gaussian.trajectories[:, -1], paths[:, -1])
+
+
+def test_time_dependent_mean_field_without_noise():
+    """A mean field that reads t keeps the general drift; without noise every trajectory is the
+    deterministic solution (Heun: error O(dt²))."""
+    model = random_linear(5, n=1)
+    moving = TimeDependent(A=model.A, b=model.b, D=jnp.zeros((2, 2)))
+    state0 = qs.GaussianState(mean=jnp.array([1.0, -1.0]), cov=jnp.zeros((2, 2)))
+    ens = qs.wigner_ensemble(moving, TS, 4, KEY, state0=state0, dt=0.01)
+    A, b = np.asarray(model.A), np.asarray(model.b)
+    ref = solve_ivp(lambda t, u: A @ u + b * np.cos(t), (0.0, float(TS[-1])), [1.0, -1.0],
+                    t_eval=np.asarray(TS), rtol=1e-11, atol=1e-12).y.T
+    np.testing.assert_allclose(ens.mean, ref, atol=1e-4)
+    np.testing.assert_array_equal(ens.cov, 0.0)
