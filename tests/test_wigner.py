@@ -17,9 +17,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 
 import qsync_jax as qs
-from qsync_jax._wigner import _wigner_drift
+from qsync_jax._wigner import (
+    _Drift,
+    _five_point,
+    _QuadraticDrift,
+    _standard_normals,
+    _wigner_drift,
+)
 
 CHUNK = 1024
 TS = jnp.array([0.0, 0.5, 1.5, 3.0])
@@ -108,10 +115,13 @@ def bath_runs():
     return ensemble(BATH, 1024), ensemble(BATH, 4096)
 
 
-@pytest.mark.parametrize("which", ["bath", "random"])
+@pytest.mark.parametrize("which", ["bath", "random", "random_five_point"])
 def test_linear_models_are_exact(which, bath_runs):
+    """Also with five-point increments: for linear models only their first two moments enter
+    the ensemble's mean and covariance."""
     model = BATH if which == "bath" else random_linear()
-    ens = bath_runs[1] if which == "bath" else ensemble(model)
+    increments = "five_point" if which.endswith("five_point") else "gaussian"
+    ens = bath_runs[1] if which == "bath" else ensemble(model, increments=increments)
     ref = qs.evolve(model, TS, state0=STATE0)
     assert ens.status == qs.Status.success and ens.mean.shape == (4, 4)
     assert ens.cov.shape == ens.cov_stderr.shape == (4, 4, 4)
@@ -148,7 +158,10 @@ def test_zero_noise_gives_the_deterministic_mean_field():
     shift = jnp.zeros(8).at[jnp.array([3, 7])].set(-0.005 / np.sqrt(2.0))
     u = jnp.asarray(np.random.default_rng(1).standard_normal((3, 8)))
     f = jax.vmap(pair.mean_field, (None, 0))(0.0, u)
-    np.testing.assert_allclose(_wigner_drift(pair)(0.0, u), f + shift, rtol=1e-13, atol=1e-15)
+    drift = _wigner_drift(pair)
+    assert isinstance(drift, _QuadraticDrift)  # the autonomous form, written out
+    np.testing.assert_allclose(drift(0.0, u.T), (f + shift).T, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(_Drift(pair)(0.0, u.T), (f + shift).T, rtol=1e-13, atol=1e-12)
 
     state0 = qs.GaussianState(mean=jnp.arange(8.0), cov=jnp.zeros((8, 8)))
     ts = jnp.array([0.0, 2.0, 4.0])
@@ -166,10 +179,12 @@ def test_zero_noise_gives_the_deterministic_mean_field():
     assert 3.5 < errors[0] / errors[1] < 4.5
 
 
-def test_weak_order_two_in_dt():
+@pytest.mark.parametrize("increments", ["gaussian", "five_point"])
+def test_weak_order_two_in_dt(increments):
     """Ornstein–Uhlenbeck du = −u dt + dW (exact stationary variance ½): the ensemble variance
     matches Heun's own stationary variance v(dt) = (1 − λdt/2)²dt / (1 − a²),
-    a = 1 − λdt + (λdt)²/2, whose error v(dt) − ½ is O(dt²)."""
+    a = 1 − λdt + (λdt)²/2, whose error v(dt) − ½ is O(dt²) — with either kind of
+    increments."""
     ou = LinearModel(A=-jnp.eye(2), b=jnp.zeros(2), D=jnp.eye(2))
     state0 = qs.GaussianState(mean=jnp.zeros(2), cov=0.5 * jnp.eye(2))
     ts = jnp.array([16.0])
@@ -180,7 +195,8 @@ def test_weak_order_two_in_dt():
 
     errors = []
     for dt in (0.8, 0.4):
-        ens = qs.wigner_ensemble(ou, ts, 32768, KEY, state0=state0, dt=dt, chunk_size=CHUNK)
+        ens = qs.wigner_ensemble(ou, ts, 32768, KEY, state0=state0, dt=dt, chunk_size=CHUNK,
+                                 increments=increments)
         var = np.diag(np.asarray(ens.cov[0]))
         se = np.diag(np.asarray(ens.cov_stderr[0]))
         assert_within(var, se, heun_variance(dt))
@@ -261,6 +277,8 @@ def test_phase_histogram_is_a_density():
         ({"key": jnp.zeros(3, jnp.uint32)}, "key"),
         ({"chunk_size": 0}, "chunk_size"),
         ({"n_groups": 1}, "n_groups"),
+        ({"increments": "normal"}, "increments"),
+        ({"increments": None}, "increments"),
         ({"save": {"pairs": (0, 1)}}, "save"),
         ({"save": qs.WignerSave((0, 5))}, "pairs"),
         ({"devices": []}, "devices"),
@@ -351,3 +369,80 @@ def test_result_protocol(bath_runs):
     assert "WignerEnsemble(status='success'" in repr(ens)
     assert int(ens.num_steps) == 300 and ens.n_trajectories == 1024
     assert eqx.tree_equal(qs.WignerSave((0, 1)), PAIRS)
+
+
+def test_increment_normals_are_sound():
+    """The float32 normal numbers of the increments, enumerated over all 2²³ values: symmetric,
+    unit variance and fourth moment 3 far below any resolvable sampling error."""
+    z = np.asarray(_standard_normals(jnp.arange(2**23, dtype=jnp.uint32) << 9))
+    assert z.dtype == np.float64
+    np.testing.assert_array_equal(np.sort(z), np.sort(-z))  # symmetric: odd moments vanish
+    assert abs(np.mean(z**2) - 1.0) < 1e-6 and abs(np.mean(z**4) - 3.0) < 1e-4
+    assert 5.0 < np.max(np.abs(z)) < 5.5
+    assert len(np.unique(z)) == 2**23  # 23 bits of each word used
+    top = _standard_normals(jnp.full(3, 2**32 - 1, jnp.uint32))  # the low 9 bits are ignored
+    np.testing.assert_array_equal(top, np.max(z))
+
+
+class TimeDependent(LinearModel):
+    """A linear model with a drive modulated in time, b cos t."""
+
+    def mean_field(self, t, mean):
+        return self.A @ mean + self.b * jnp.cos(t)
+
+
+def test_written_out_drift_equals_the_mean_field():
+    """The autonomous drift is written term by term (c + Au + ½H[u, u]); it equals f − ∇²f/4
+    column by column; a mean field that reads t keeps the general form."""
+    rng = np.random.default_rng(3)
+    pair = qs.optomechanical_pair(omega=(1.0, 1.2), kappa=0.3, gamma=0.01, g=0.02, E=5.0,
+                                  mu=0.1, n_th=0.5)
+    for model in (pair, random_linear(5, n=3), BATH):
+        drift = _wigner_drift(model)
+        assert isinstance(drift, _QuadraticDrift)
+        u = jnp.asarray(rng.standard_normal((2 * model.n_modes, 5)) * 10)
+        np.testing.assert_allclose(drift(0.0, u), _Drift(model)(0.0, u), rtol=1e-12,
+                                   atol=1e-12)
+    model = random_linear(5, n=1)
+    moving = TimeDependent(A=model.A, b=model.b, D=model.D)
+    assert isinstance(_wigner_drift(moving), _Drift)
+    u = jnp.asarray(rng.standard_normal((2, 5)))
+    np.testing.assert_allclose(_wigner_drift(moving)(1.0, u),
+                               model.A @ u + model.b[:, None] * np.cos(1.0), rtol=1e-12)
+
+
+def test_five_point_numbers():
+    """Every 3-bit code once: the moments of N(0, 1) up to the fifth; ten codes per word."""
+    xi = np.asarray(_five_point(jnp.arange(8, dtype=jnp.uint32)[:, None]))[:8, 0]
+    for k, moment in enumerate([1.0, 0.0, 1.0, 0.0, 3.0, 0.0]):
+        np.testing.assert_allclose(np.mean(xi**k), moment, atol=1e-14)
+    word = jnp.asarray([sum(c << (3 * v) for v, c in enumerate([1, 2, 3, 4, 5, 6, 7, 0, 6, 4]))],
+                       jnp.uint32)
+    a, b = np.sqrt(2 - np.sqrt(2)), np.sqrt(2 + np.sqrt(2))
+    np.testing.assert_allclose(_five_point(word), [0, 0, 0, a, -a, b, -b, 0, b, a], atol=1e-15)
+
+
+def test_five_point_ensembles_reproducible_and_distinct():
+    """Five-point increments keep the random stream's guarantees: a function of the key only,
+    and different from the Gaussian one."""
+    runs = [qs.wigner_ensemble(BATH, TS, 8, KEY, dt=0.01, chunk_size=c, save=HISTOGRAM,
+                               increments="five_point") for c in (4, 8)]
+    np.testing.assert_allclose(runs[0].trajectories, runs[1].trajectories, rtol=1e-12)
+    paths = np.asarray(runs[0].trajectories)
+    assert len({tuple(row) for row in (paths[:, -1] - paths[:, 0]).round(12)}) == 8
+    gaussian = qs.wigner_ensemble(BATH, TS, 8, KEY, dt=0.01, chunk_size=8, save=HISTOGRAM)
+    assert not np.allclose(gaussian.trajectories[:, -1], paths[:, -1])
+
+
+def test_time_dependent_mean_field_without_noise():
+    """A mean field that reads t keeps the general drift; without noise every trajectory is the
+    deterministic solution (Heun: error O(dt²))."""
+    model = random_linear(5, n=1)
+    moving = TimeDependent(A=model.A, b=model.b, D=jnp.zeros((2, 2)))
+    state0 = qs.GaussianState(mean=jnp.array([1.0, -1.0]), cov=jnp.zeros((2, 2)))
+    ens = qs.wigner_ensemble(moving, TS, 4, KEY, state0=state0, dt=0.01)
+    A, b = np.asarray(model.A), np.asarray(model.b)
+    ref = solve_ivp(lambda t, u: A @ u + b * np.cos(t), (0.0, float(TS[-1])), [1.0, -1.0],
+                    t_eval=np.asarray(TS), rtol=1e-11, atol=1e-12).y.T
+    np.testing.assert_allclose(ens.mean, ref, atol=1e-4)
+    np.testing.assert_array_equal(ens.cov, 0.0)
