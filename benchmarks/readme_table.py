@@ -162,11 +162,14 @@ def row_wigner(r):
     p, ns, sp = r["parameters"], r["ns_per_trajectory_step"], r["speedup"]
     return (
         f"truncated-Wigner ensemble, Fig. 2(a) pair, {p['trajectories']} trajectories × "
-        f"{p['steps']} steps (`bench_wigner.py`; {host(r)})",
-        f"{num(ns['jax_per_core'])} ns CPU ({num(ns['jax_wall'])} ns wall) per trajectory·step",
-        f"vectorized NumPy stochastic Heun: {num(ns['numpy_heun_per_core'])} ns CPU "
-        f"({num(ns['numpy_heun_wall'])} ns wall)",
-        f"{ratio(sp['vs_numpy_heun_per_core'])} per core, {num(sp['vs_numpy_heun_wall'])}× wall",
+        f"{p['steps']} steps of dt = {p['dt']} (`bench_wigner.py`; {host(r)})",
+        f"stochastic Heun: {num(ns['jax_gaussian_per_core'])} ns CPU per trajectory·step "
+        f"(Gaussian increments), {num(ns['jax_five_point_per_core'])} ns CPU (five-point)",
+        f"vectorized NumPy, same dt: Heun {num(ns['numpy_heun_per_core'])} ns CPU, "
+        f"Euler–Maruyama {num(ns['numpy_euler_maruyama_per_core'])} ns CPU",
+        f"{ratio(sp['jax_gaussian_vs_numpy_heun_per_core'])} per core vs Heun "
+        f"({num(sp['jax_five_point_vs_numpy_heun_per_core'])}× five-point); "
+        f"{num(sp['jax_gaussian_vs_numpy_euler_maruyama_per_core'])}× vs Euler–Maruyama",
         "same equations and dt",
     )
 
