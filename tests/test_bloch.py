@@ -304,6 +304,7 @@ def test_small_rings_and_bad_arguments_are_rejected():
         qs.evolve(ring, TS, state0=nan)
 
 
+@pytest.mark.slow  # builds a ring near the memory limit
 def test_dense_path_beyond_memory_raises_before_work():
     n = 1000
     chain = np.eye(n, k=1) + np.eye(n, k=-1)

@@ -204,7 +204,8 @@ def direct_model(kind, mu):
     return qs.optomechanical_ring(3, omega=1.0, **common)
 
 
-KINDS = [("pair", "omega = [1.0, 1.005]"), ("ring", "n_sites = 3")]
+KINDS = [pytest.param("pair", "omega = [1.0, 1.005]", marks=pytest.mark.slow),
+         ("ring", "n_sites = 3")]
 
 
 @pytest.mark.parametrize("kind, extra", KINDS)

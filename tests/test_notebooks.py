@@ -4,6 +4,9 @@ The notebooks run in a separate Jupyter kernel started from this interpreter (ju
 replaces the kernel spec's ``python`` by ``sys.executable``; the test checks ``sys.prefix``), with
 ``QSYNC_NOTEBOOK_QUICK=1`` (shorter runs, coarser grids, same code) and the Agg backend. Their
 cells assert the physics they show, so a wrong result fails here as well as an exception.
+
+Running them is marked ``slow``: ``make docs`` (run by CI after ``make test``) executes every
+notebook the same way to render it into the site, and fails the build when a cell fails.
 """
 
 import os
@@ -35,6 +38,7 @@ def test_notebook_is_valid_and_stored_without_outputs(path):
     assert not dirty, f"{path.name}: code cells {dirty} carry outputs; clear them before committing"
 
 
+@pytest.mark.slow  # executed by `make docs` in CI as well
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
