@@ -69,7 +69,7 @@ def parse_args(argv=None):
         args.t_final, args.batch_sizes, args.scipy_points = 200.0, "1,16,256,1024", 1
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     args.loop_batch_sizes = [int(b) for b in args.loop_batch_sizes.split(",") if b]
-    args.memory_chunks = [int(c) for c in args.memory_chunks.split(",")]
+    args.memory_chunks = [int(c) for c in args.memory_chunks.split(",") if c]
     return args
 
 

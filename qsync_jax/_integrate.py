@@ -64,9 +64,9 @@ class SolverConfig(eqx.Module):
       memory bounded by checkpointing; ``ForwardMode`` is cheaper for a few parameters).
     - ``loop``: ``"auto"`` (default) steps explicit Runge–Kutta tableaus (``Dopri8``,
       ``Tsit5``, ``qsync_jax.Unrolled(...)``, ...) with ``RecursiveCheckpointAdjoint`` or
-      ``ForwardMode`` in the lean loop of :func:`qsync_jax._solvers.lean_solve` (the same steps
-      and results as Diffrax's loop, a fraction of its operations per step), alone and in
-      batches; every other combination, or ``"diffrax"``, runs ``diffrax.diffeqsolve``.
+      ``ForwardMode`` in the lean loop of :func:`qsync_jax._solvers.lean_solve` (Diffrax's
+      controller and results, a fraction of its operations per step), alone and in batches;
+      every other combination, or ``"diffrax"``, runs ``diffrax.diffeqsolve``.
     """
 
     solver: dfx.AbstractSolver = dfx.Dopri8()
