@@ -44,7 +44,7 @@ from ._checks import (
 from ._gaussian import GaussianState, _as_real
 from ._models._base import AbstractModel
 from ._results import TimeAverage, Trajectory, _is_concrete
-from ._solvers import explicit_tableau, lean_solve, loop_kind
+from ._solvers import Unrolled, explicit_tableau, lean_solve, loop_kind
 from ._status import Status
 
 
@@ -62,11 +62,14 @@ class SolverConfig(eqx.Module):
     - ``dt0``: initial step; ``None`` lets the controller choose.
     - ``adjoint``: how to differentiate through the solve (``RecursiveCheckpointAdjoint`` keeps
       memory bounded by checkpointing; ``ForwardMode`` is cheaper for a few parameters).
-    - ``loop``: ``"auto"`` (default) steps explicit Runge–Kutta tableaus (``Dopri8``,
-      ``Tsit5``, ``qsync_jax.Unrolled(...)``, ...) with ``RecursiveCheckpointAdjoint`` or
-      ``ForwardMode`` in the lean loop of :func:`qsync_jax._solvers.lean_solve` (Diffrax's
-      controller and results, a fraction of its operations per step), alone and in batches;
-      every other combination, or ``"diffrax"``, runs ``diffrax.diffeqsolve``.
+    - ``loop``: ``"auto"`` (default) steps explicit Runge–Kutta tableaus of Diffrax (``Dopri8``,
+      ``Tsit5``, ...) with ``RecursiveCheckpointAdjoint`` or ``ForwardMode`` in the lean loop of
+      :func:`qsync_jax._solvers.lean_solve` (Diffrax's controller and results, a fraction of its
+      operations per step): the fastest for one trajectory. For batches (``vmap``,
+      :func:`qsync_jax.sweep`) pass ``solver=qsync_jax.Unrolled()``: the same method in
+      Diffrax's loop, the fastest per trajectory in batches
+      (``benchmarks/bench_batched_step.py``, ``benchmarks/bench_sweep.py``). Every other
+      combination, or ``"diffrax"``, runs ``diffrax.diffeqsolve``.
     """
 
     solver: dfx.AbstractSolver = dfx.Dopri8()
@@ -179,7 +182,8 @@ def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_fie
         return jax.flatten_util.ravel_pytree(field(t, unravel(y), args))[0]
 
     controller = dfx.PIDController(rtol=config.rtol, atol=config.atol)
-    lean = explicit_tableau(config.solver) is not None and loop_kind(config.adjoint) is not None
+    lean = (explicit_tableau(config.solver) is not None and loop_kind(config.adjoint) is not None
+            and not isinstance(config.solver, Unrolled))  # Unrolled: batches, Diffrax's loop
     if config.loop == "auto" and lean:
         return lean_solve(
             flat_field, flat0, t0, t1, model, solver=config.solver, controller=controller,

@@ -16,9 +16,11 @@ dense output. Two ways to use them:
 - :func:`lean_solve`: a whole solve in one ``while`` loop of its own (a flat state vector, the
   stages, Diffrax's PID controller, saves and the divergence check fused into one loop body).
   :func:`qsync_jax.evolve` and :func:`qsync_jax.time_average` use it by default
-  (``SolverConfig(loop="auto")``) for every explicit tableau with the default adjoints.
+  (``SolverConfig(loop="auto")``) for Diffrax's explicit tableaus with the default adjoints:
+  the fastest variant for one trajectory.
 - :class:`Unrolled`: the same stages as a Diffrax solver, for ``diffeqsolve`` with any controller,
-  adjoint or event.
+  adjoint or event; in a ``SolverConfig`` it selects Diffrax's loop, the fastest variant per
+  trajectory for batches (``vmap``, sweeps).
 
 From the same first step both take the same steps as Diffrax's own loop on the same tableau
 and agree with it to rounding (``tests/test_solvers.py``). With ``dt0=None`` the lean loop
@@ -76,8 +78,9 @@ class Unrolled(dfx.AbstractAdaptiveSolver):
     result is a Diffrax solver for ordinary differential equations (``diffrax.ODETerm``): use it
     wherever ``diffeqsolve`` takes one (step-size controllers, ``SaveAt`` with dense output,
     events, every adjoint). States must be single arrays (as in :func:`qsync_jax.evolve`, which
-    integrates one flat vector). In a :class:`qsync_jax.SolverConfig` it selects the same
-    tableau as the solver it wraps.
+    integrates one flat vector). In a :class:`qsync_jax.SolverConfig` it is the variant for
+    batches of trajectories (``vmap``, :func:`qsync_jax.sweep`), stepped in Diffrax's loop; one
+    trajectory runs faster with the plain solver in the lean loop (module docstring).
     """
 
     solver: dfx.AbstractERK
