@@ -170,6 +170,10 @@ class _State(eqx.Module):
     saved_ys: object
 
 
+UNDERFLOW_ULPS = 10
+"""A step of at most this many units in the last place of t ends the solve (``lean_solve``)."""
+
+
 def _buffers(state: _State):
     return state.saved_ts, state.saved_ys
 
@@ -189,7 +193,9 @@ def lean_solve(field, y0, t0, t1, args, *, solver, controller: dfx.PIDController
 
     The result codes are Diffrax's: ``max_steps_reached`` when the budget runs out,
     ``event_occurred`` when ``stop`` fires, and ``dt_min_reached`` when the step size has
-    collapsed so that t + dt == t (e.g. a non-finite vector field: its steps are all rejected).
+    collapsed to ``UNDERFLOW_ULPS`` units in the last place of t or less, where the time grid no
+    longer resolves the steps (a finite-time blow-up; a non-finite vector field, whose steps are
+    all rejected).
     """
     tableau = explicit_tableau(solver)
     kind = loop_kind(adjoint)
@@ -257,9 +263,8 @@ def lean_solve(field, y0, t0, t1, args, *, solver, controller: dfx.PIDController
         )
         tprev = jnp.minimum(tprev, t1)
         tnext = clip(tprev, tnext, keep)
-        result = dfx.RESULTS.where(
-            (tnext <= tprev) & (tprev < t1), dfx.RESULTS.dt_min_reached, result
-        )
+        underflow = tnext - tprev <= UNDERFLOW_ULPS * jnp.finfo(tprev.dtype).eps * jnp.abs(tprev)
+        result = dfx.RESULTS.where(underflow & (tprev < t1), dfx.RESULTS.dt_min_reached, result)
         y = jnp.where(keep, y1, state.y)
         if stop is not None:
             result = dfx.RESULTS.where(keep & stop(tprev, y, args), dfx.RESULTS.event_occurred,
