@@ -163,7 +163,7 @@ def test_lean_loop_step_size_underflow_and_nonfinite_field():
     y0, t0, t1 = jnp.ones(1), jnp.asarray(0.0), jnp.asarray(2.0)
     sol = lean_solve(field, y0, t0, t1, None, **common)
     assert sol.result == dfx.RESULTS.dt_min_reached
-    assert 0.99 < float(sol.ts[-1]) <= 1.0 and int(sol.stats["num_steps"]) < 100_000
+    assert abs(float(sol.ts[-1]) - 1.0) < 1e-3 and int(sol.stats["num_steps"]) < 100_000
     stop = lambda t, y, args: ~(jnp.max(jnp.abs(y)) <= 1e6)  # noqa: E731
     sol = lean_solve(field, y0, t0, t1, None, stop=stop, **common)
     assert sol.result == dfx.RESULTS.event_occurred
