@@ -1,22 +1,26 @@
-"""One Fig. 2(a) point of Mari et al. (2013): qsync_jax against SciPy, and Diffrax solvers compared.
+"""One Fig. 2(a) point of Mari et al. (2013): qsync_jax against SciPy with NumPy and numba.
 
-A point: the optomechanical pair of Fig. 2(a) (ω = (1, 1.005), κ = 0.15, γ = 0.005, g = 0.005,
-μ = 0.02, n_th = 0, E = 48 — see docs/physics-notes.md for the unit of E), integrated from the
-default initial state (zero mean, vacuum) to t = ``--t-final`` (2000 by default, in units of
-1/ω₁) at rtol = atol = 1e-8, returning the time averages S̄_c, S̄_p between the mechanical modes
-over (t_final/2, t_final).
+The point, the equations and the baselines are those of ``benchmarks/_baselines.py``: from the
+default initial state to t = ``--t-final`` (2000 by default, in units of 1/ω₁) at
+rtol = atol = 1e-8, returning the time averages S̄_c, S̄_p between the mechanical modes over
+(t_final/2, t_final).
 
 Side by side, in one run and one JSON file (``benchmarks/results/``):
 
-- qsync_jax (``qs.time_average`` with ``qs.SyncMeasures``) for each solver in ``--solvers``:
-  compile time (first call minus a warm call) apart from run time (best of ``--repeats`` warm
-  calls, wall and CPU), accepted + rejected steps;
-- a plain SciPy implementation of the same equations (``solve_ivp``, DOP853, same tolerances,
-  same window, the two integrals carried as extra ODE states): wall and CPU time, evaluations;
-- speed-up (SciPy wall / qsync_jax warm wall, and the same in CPU time, which is robust to other
-  processes sharing the cores) and the relative difference of the averages.
+- qsync_jax (``qs.time_average`` with ``qs.SyncMeasures``) for each solver in ``--solvers``,
+  with the default loop (``SolverConfig(loop="auto")``: the lean loop) and with Diffrax's
+  (``loop="diffrax"``): compile time (first call minus the best warm call) apart from run time
+  (best of ``--repeats`` warm calls, wall and CPU), steps, µs per step and the fraction of one
+  core's float64 peak (``_baselines.flops_per_step`` / time per step / a measured dense product);
+- SciPy ``solve_ivp`` (DOP853, same tolerances and window) with a plain vectorized NumPy
+  right-hand side and with a numba-compiled one (if numba is installed);
+- ratios per core (baseline CPU time / qsync_jax CPU time) and in wall time, with the cores each
+  side kept busy (CPU / wall), and the relative difference of the averages (checked < 1e-5).
 
-Usage: ``python benchmarks/bench_fig2a_point.py [--t-final 2000] [--solvers Tsit5,Dopri5,Dopri8]``
+On a shared machine run it when it is quiet: CPU-time ratios are robust to other processes, wall
+times are not.
+
+Usage: ``python benchmarks/bench_fig2a_point.py [--t-final 2000] [--solvers Dopri8,Tsit5]``
 """
 
 import argparse
@@ -26,24 +30,28 @@ from pathlib import Path
 
 import diffrax as dfx
 import jax
-import numpy as np
+from _baselines import (
+    ATOL,
+    FIG2A,
+    RTOL,
+    check_agreement,
+    float64_peak_per_core,
+    flops_per_step,
+    numba_rhs,
+    numpy_rhs,
+    scipy_point,
+)
 from _common import metadata, write_report
-from scipy.integrate import solve_ivp
 
 import qsync_jax as qs
 
 jax.config.update("jax_enable_x64", True)
 
-PARAMS = dict(qs.MARI2013_FIG2)  # Fig. 2: E = 48 is the caption's E/κ = 320
-RTOL = ATOL = 1e-8
 
-
-# ----------------------------------------------------------------------------- qsync_jax
-
-
-def jax_point(solver_name, window, repeats):
-    model = qs.optomechanical_pair(**PARAMS)
-    config = qs.SolverConfig(solver=getattr(dfx, solver_name)(), rtol=RTOL, atol=ATOL)
+def jax_point(solver_name, loop, window, repeats, peak):
+    model = qs.optomechanical_pair(**FIG2A)
+    solver = getattr(dfx, solver_name)()
+    config = qs.SolverConfig(solver=solver, rtol=RTOL, atol=ATOL, loop=loop)
     measures = qs.SyncMeasures((1, 3))
 
     def run():
@@ -58,107 +66,66 @@ def jax_point(solver_name, window, repeats):
         result = run()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
+    steps = int(result.num_steps)
+    us_per_step = 1e6 * min(cpus) / steps
     return {
         "solver": solver_name,
+        "loop": loop,
         "S_c": float(result.value["complete_sync"][0]),
         "S_p": float(result.value["phase_sync"][0]),
         "status": str(qs.status_names(result.status)),
-        "num_steps": int(result.num_steps),
+        "num_steps": steps,
         "compile_s": first - min(walls),
         "run_wall_s": min(walls),
         "run_cpu_s": min(cpus),
+        "cores_used": min(cpus) / min(walls),
+        "us_per_step_cpu": us_per_step,
+        "fraction_of_float64_peak": flops_per_step(solver) / (us_per_step * 1e-6) / peak,
     }
-
-
-# ----------------------------------------------------------------------------- SciPy
-
-
-def scipy_point(window):
-    """DOP853 on mean (8), covariance (64) and the two integrals ∫S_c, ∫S_p over the window.
-
-    The equations of ``qs.OptomechanicalNetwork`` (xpxp, site-major) written in NumPy:
-    mean field f from eq. (9) of Mari et al., drift A = ∂f/∂u, dC/dt = AC + CAᵀ + D.
-    """
-    omega = np.asarray(PARAMS["omega"])
-    kappa, gamma, g, E, mu = (PARAMS[k] for k in ("kappa", "gamma", "g", "E", "mu"))
-    s2 = np.sqrt(2.0)
-    mech = gamma * (2 * PARAMS["n_th"] + 1)
-    D = np.diag([kappa, kappa, mech, mech] * 2)
-    mu_matrix = np.array([[0.0, mu], [mu, 0.0]])
-    A = np.zeros((8, 8))
-    A[2, 7] = A[6, 3] = -mu
-    A[3, 6] = A[7, 2] = mu
-
-    def rhs(t, y):
-        u, C = y[:8].reshape(2, 4), y[8:72].reshape(8, 8)
-        xa, pa, xb, pb = u.T
-        big = omega + s2 * g * xb
-        f = np.stack([-kappa * xa - big * pa + s2 * E, -kappa * pa + big * xa,
-                      -gamma * xb + omega * pb - mu_matrix @ pb,
-                      -gamma * pb - omega * xb + mu_matrix @ xb + g * (xa**2 + pa**2) / s2], 1)
-        for s in (0, 1):
-            A[4 * s:4 * s + 4, 4 * s:4 * s + 4] = (
-                (-kappa, -big[s], -s2 * g * pa[s], 0.0), (big[s], -kappa, s2 * g * xa[s], 0.0),
-                (0.0, 0.0, -gamma, omega[s]), (s2 * g * xa[s], s2 * g * pa[s], -omega[s], -gamma))
-        AC = A @ C
-        out = [f.ravel(), (AC + AC.T + D).ravel()]
-        if y.size > 72:  # inside the window: S_c and S_p of mechanical modes 1 and 3
-            var_c = 0.5 * (C[2, 2] + C[6, 6] - 2 * C[2, 6] + C[3, 3] + C[7, 7] - 2 * C[3, 7])
-            v = np.stack([-pb, xb], 1) / np.hypot(xb, pb)[:, None]  # phase directions
-            blocks = C[np.ix_([2, 3, 6, 7], [2, 3, 6, 7])]
-            w = np.concatenate([v[0], -v[1]])
-            out.append([1.0 / var_c, 1.0 / (w @ blocks @ w)])
-        return np.concatenate(out)
-
-    y0 = np.concatenate([np.zeros(8), np.diag([0.5] * 8).ravel()])
-    kw = dict(method="DOP853", rtol=RTOL, atol=ATOL)
-    wall, cpu = time.perf_counter(), time.process_time()
-    first = solve_ivp(rhs, (0.0, window[0]), y0, **kw)
-    second = solve_ivp(rhs, tuple(window), np.concatenate([first.y[:, -1], [0.0, 0.0]]), **kw)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    s_c, s_p = second.y[72:, -1] / (window[1] - window[0])
-    return {
-        "S_c": float(s_c),
-        "S_p": float(s_p),
-        "num_steps": int(first.t.size + second.t.size - 2),
-        "nfev": int(first.nfev + second.nfev),
-        "run_wall_s": wall,
-        "run_cpu_s": cpu,
-    }
-
-
-# ----------------------------------------------------------------------------- main
-
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--t-final", type=float, default=2000.0)
-    parser.add_argument("--solvers", default="Tsit5,Dopri5,Dopri8")
+    parser.add_argument("--solvers", default="Dopri8")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     window = (args.t_final / 2, args.t_final)
 
-    report = {"benchmark": "fig2a_point", "metadata": metadata(), "params": PARAMS,
-              "t_final": args.t_final, "window": window, "rtol": RTOL, "atol": ATOL}
-    print(f"devices: {report['metadata']['devices']}  load: {os.getloadavg()[0]:.1f}", flush=True)
-    report["scipy"] = ref = scipy_point(window)
-    print(f"  scipy DOP853: {ref['run_wall_s']:.2f} s wall, {ref['run_cpu_s']:.2f} s CPU, "
-          f"{ref['num_steps']} steps; S_c = {ref['S_c']:.10f}, S_p = {ref['S_p']:.10f}", flush=True)
+    peak = float64_peak_per_core()
+    report = {"benchmark": "fig2a_point", "metadata": metadata(), "params": FIG2A,
+              "t_final": args.t_final, "window": window, "rtol": RTOL, "atol": ATOL,
+              "float64_peak_flops_per_core": peak, "flops_per_step_dopri8": flops_per_step()}
+    print(f"devices: {report['metadata']['devices']}  load: {os.getloadavg()[0]:.1f}  "
+          f"float64 peak {peak / 1e9:.1f} GFlop/s per core", flush=True)
+    baselines = {"scipy_numpy": numpy_rhs()}
+    if (rhs := numba_rhs()) is not None:
+        baselines["scipy_numba"] = rhs
+    report["baselines"] = {}
+    for name, rhs in baselines.items():
+        row = report["baselines"][name] = scipy_point(rhs, window)
+        print(f"  {name}: {row['run_wall_s']:.2f} s wall, {row['run_cpu_s']:.2f} s CPU, "
+              f"{row['num_steps']} steps; S_c = {row['S_c']:.10f}, S_p = {row['S_p']:.10f}",
+              flush=True)
+    reference = report["baselines"]["scipy_numpy"]
     report["qsync_jax"] = []
     for name in args.solvers.split(","):
-        row = jax_point(name, window, args.repeats)
-        row["speedup_wall"] = ref["run_wall_s"] / row["run_wall_s"]
-        row["speedup_cpu"] = ref["run_cpu_s"] / row["run_cpu_s"]
-        row["max_rel_diff_vs_scipy"] = max(
-            abs(row[k] - ref[k]) / abs(ref[k]) for k in ("S_c", "S_p")
-        )
-        report["qsync_jax"].append(row)
-        print(f"  {name:7s}: run {row['run_wall_s']:.3f} s wall / {row['run_cpu_s']:.3f} s CPU "
-              f"(x{row['speedup_wall']:.1f} / x{row['speedup_cpu']:.1f} scipy), compile "
-              f"{row['compile_s']:.1f} s, {row['num_steps']} steps, S_c = {row['S_c']:.10f}, "
-              f"S_p = {row['S_p']:.10f}, rel. diff {row['max_rel_diff_vs_scipy']:.1e}", flush=True)
+        for loop in ("auto", "diffrax"):
+            row = jax_point(name, loop, window, args.repeats, peak)
+            row["max_rel_diff_vs_scipy"] = check_agreement(reference, row)
+            for base, ref in report["baselines"].items():
+                row[f"speedup_per_core_vs_{base}"] = ref["run_cpu_s"] / row["run_cpu_s"]
+                row[f"speedup_wall_vs_{base}"] = ref["run_wall_s"] / row["run_wall_s"]
+            report["qsync_jax"].append(row)
+            ratios = ", ".join(
+                f"x{row[f'speedup_per_core_vs_{b}']:.1f} per core / "
+                f"x{row[f'speedup_wall_vs_{b}']:.1f} wall vs {b}" for b in report["baselines"])
+            print(f"  {name} ({loop}): run {row['run_wall_s']:.3f} s wall / "
+                  f"{row['run_cpu_s']:.3f} s CPU, compile {row['compile_s']:.1f} s, "
+                  f"{row['num_steps']} steps, {row['us_per_step_cpu']:.2f} µs/step, "
+                  f"{100 * row['fraction_of_float64_peak']:.1f} % of peak; {ratios}; "
+                  f"rel. diff {row['max_rel_diff_vs_scipy']:.1e}", flush=True)
 
     write_report("bench_fig2a_point", report, args.output)
 

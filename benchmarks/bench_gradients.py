@@ -8,7 +8,8 @@
    ``diffrax.ForwardMode``); value and gradient in reverse mode (``jax.value_and_grad``,
    ``diffrax.RecursiveCheckpointAdjoint`` with the default and the ``--checkpoints`` numbers of
    checkpoints). Compile time (first call minus the best warm call) is reported apart from run
-   time (best of ``--repeats`` warm calls).
+   time (best of ``--repeats`` warm calls, timed in turn). The default solver settings (the lean
+   loop of ``SolverConfig(loop="auto")``); ``--loop diffrax`` times Diffrax's loop instead.
 2. **Memory of the reverse-mode adjoint vs t_final**: one compiled gradient serves every t_final
    (the window is a traced argument), so its memory (XLA's buffer assignment: temporaries plus
    arguments and outputs) cannot grow with t_final; it is set by the number of checkpoints.
@@ -31,15 +32,15 @@ from pathlib import Path
 import diffrax as dfx
 import jax
 import jax.numpy as jnp
+from _baselines import ATOL, FIG2A, RTOL
 from _common import metadata, write_report
 
 import qsync_jax as qs
 
 jax.config.update("jax_enable_x64", True)
 
-PARAMS = dict(qs.MARI2013_FIG2)  # Fig. 2: E = 48 is the caption's E/κ = 320
+PARAMS = FIG2A
 BATH = dict(omega=(1.0, 1.2), gamma=0.5, n_th=(1.0, 0.0))
-RTOL = ATOL = 1e-8
 STATE_FLOATS = 8 + 64 + 1  # mean, covariance and the running integral of S_p
 
 
@@ -47,8 +48,12 @@ def phase_sync_mech(t, state):
     return qs.phase_sync(state, 1, 3)
 
 
+LOOP = "auto"
+
+
 def pair_objective(adjoint, max_steps=1_000_000):
-    config = qs.SolverConfig(rtol=RTOL, atol=ATOL, adjoint=adjoint, max_steps=max_steps)
+    config = qs.SolverConfig(rtol=RTOL, atol=ATOL, adjoint=adjoint, max_steps=max_steps,
+                             loop=LOOP)
 
     def objective(p, window):
         model = qs.optomechanical_pair(**{**PARAMS, "mu": p[0], "E": p[1]})
@@ -187,16 +192,21 @@ def main(argv=None):
     parser.add_argument("--checkpoints", default="20000",
                         help="comma-separated extra checkpoint numbers for the reverse mode")
     parser.add_argument("--memory-t", default="250,500,1000,2000")
+    parser.add_argument("--loop", default="auto", choices=["auto", "diffrax"])
+    parser.add_argument("--skip-steady-state", action="store_true")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
+    global LOOP
+    LOOP = args.loop
     checkpoints = [int(k) for k in args.checkpoints.split(",") if k]
     memory_ts = [float(t) for t in args.memory_t.split(",") if t]
 
     report = {"benchmark": "gradients", "metadata": metadata(), "params": PARAMS,
-              "t_final": args.t_final, "rtol": RTOL, "atol": ATOL}
+              "t_final": args.t_final, "rtol": RTOL, "atol": ATOL, "loop": args.loop}
     print(f"devices: {report['metadata']['devices']}  load: {os.getloadavg()[0]:.1f}", flush=True)
     report["fig2a"] = fig2a(args.t_final, args.repeats, checkpoints, memory_ts)
-    report["steady_state"] = steady_state_rows(args.repeats)
+    if not args.skip_steady_state:
+        report["steady_state"] = steady_state_rows(args.repeats)
 
     write_report("bench_gradients", report, args.output)
 

@@ -9,14 +9,16 @@ its first point is the Fig. 2(a) point itself.
 Reported side by side, in one run and one JSON file (``benchmarks/results/``):
 
 - ``qs.sweep`` throughput (points/s) for one chunk of B points, B in ``--batch-sizes``, with the
-  solver's stages unrolled (``qs.Unrolled``), and for ``--loop-batch-sizes`` with Diffrax's own
-  stage loop (the same method and steps), with
-  compile time apart from run time (a first sweep with a tiny window compiles; the timed sweep
-  reuses the compiled chunk), CPU time / wall time, µs per point-step and how busy the vmapped
-  lanes are (mean / max step count of the chunk);
-- the SciPy baseline of ``bench_fig2a_point.py`` (``solve_ivp``, DOP853, same equations in NumPy,
-  same tolerances), one point at a time, run before and after the scan (the faster run is the
-  baseline), and the agreement of its averages with the sweep's;
+  default solver settings (the lean loop, ``SolverConfig(loop="auto")``), and for
+  ``--loop-batch-sizes`` with Diffrax's loop over unrolled stages (``qs.Unrolled()``,
+  ``loop="diffrax"``; the same method), with compile time apart from run time (a first sweep
+  with a tiny window compiles; the timed sweep reuses the compiled chunk), CPU time / wall time
+  (the cores kept busy), CPU µs per point-step and how busy the vmapped lanes are (mean / max
+  step count of the chunk);
+- the baselines of ``benchmarks/_baselines.py`` (SciPy DOP853 with a plain NumPy and with a
+  numba right-hand side), one point at a time on one core, run before and after the scan (the
+  faster run counts), and the agreement of their averages with the sweep's (checked < 1e-5);
+- ratios per core (baseline CPU s per point / sweep CPU s per point) and in wall time;
 - peak memory (max RSS of a fresh process) for sweeps of 1, 4, 16 chunks at a fixed batch size;
 - on a GPU: throughput for ``--gpu-points`` points (default 10⁵).
 
@@ -39,8 +41,8 @@ import diffrax as dfx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _baselines import ATOL, FIG2A, RTOL, check_agreement, numba_rhs, numpy_rhs, scipy_point
 from _common import metadata, write_report
-from bench_fig2a_point import ATOL, PARAMS, RTOL, scipy_point
 
 import qsync_jax as qs
 
@@ -67,7 +69,7 @@ def parse_args(argv=None):
         args.t_final, args.batch_sizes, args.scipy_points = 200.0, "1,16,256,1024", 1
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     args.loop_batch_sizes = [int(b) for b in args.loop_batch_sizes.split(",") if b]
-    args.memory_chunks = [int(c) for c in args.memory_chunks.split(",")]
+    args.memory_chunks = [int(c) for c in args.memory_chunks.split(",") if c]
     return args
 
 
@@ -110,6 +112,8 @@ def sweep_throughput(model, config, batch_size, t_final, label):
     ok = ds.status.values == "success"
     return ds, {
         "solver": label,
+        "cpu_s_per_point": cpu / batch_size,
+        "wall_s_per_point": wall / batch_size,
         "batch_size": batch_size,
         "points": batch_size,
         "compile_s": compile_s,
@@ -120,22 +124,15 @@ def sweep_throughput(model, config, batch_size, t_final, label):
         "mean_num_steps": float(ds.num_steps.values.mean()),
         # vmapped lanes step together until the slowest point of the chunk is done
         "lane_utilization": float(ds.num_steps.values.mean() / ds.num_steps.values.max()),
-        "us_per_point_step": 1e6 * wall / float(ds.num_steps.values.sum()),
+        "us_per_point_step_cpu": 1e6 * cpu / float(ds.num_steps.values.sum()),
     }
 
 
-def scipy_throughput(n, t_final):
-    runs = [scipy_point((t_final / 2, t_final)) for _ in range(n)]
-    wall = sum(r["run_wall_s"] for r in runs)
-    return runs[0], {
-        "points": n,
-        "run_s": wall,
-        "points_per_s": n / wall,
-        "cpu_over_wall": sum(r["run_cpu_s"] for r in runs) / wall,
-        "num_steps": runs[0]["num_steps"],
-        "S_c": runs[0]["S_c"],
-        "S_p": runs[0]["S_p"],
-    }
+def scipy_throughput(rhs, n, t_final):
+    runs = [scipy_point(rhs, (t_final / 2, t_final)) for _ in range(n)]
+    wall, cpu = sum(r["run_wall_s"] for r in runs), sum(r["run_cpu_s"] for r in runs)
+    return runs[0], {"points": n, "wall_s_per_point": wall / n, "cpu_s_per_point": cpu / n,
+                     "num_steps": runs[0]["num_steps"]}
 
 
 # ----------------------------------------------------------------------------- memory
@@ -172,10 +169,10 @@ def memory_scan():
 
 
 def main():
-    model = qs.optomechanical_pair(**PARAMS)
+    model = qs.optomechanical_pair(**FIG2A)
     solver = getattr(dfx, ARGS.solver)()
-    config = qs.SolverConfig(solver=qs.Unrolled(solver), rtol=RTOL, atol=ATOL)
-    loop_config = qs.SolverConfig(solver=solver, rtol=RTOL, atol=ATOL)
+    config = qs.SolverConfig(solver=solver, rtol=RTOL, atol=ATOL)
+    loop_config = qs.SolverConfig(solver=qs.Unrolled(solver), rtol=RTOL, atol=ATOL, loop="diffrax")
     if ARGS.memory_child is not None:
         return memory_child(ARGS.memory_child, model, config)
 
@@ -183,36 +180,44 @@ def main():
     report = {"benchmark": "sweep", "metadata": meta,
               "t_final": ARGS.t_final,
               "window": [ARGS.t_final / 2, ARGS.t_final], "rtol": RTOL, "atol": ATOL,
-              "solver": ARGS.solver, "sweep": [], "scipy": None, "memory": None, "gpu": None}
+              "solver": ARGS.solver, "sweep": [], "baselines": {}, "memory": None, "gpu": None}
     print(f"devices: {report['metadata']['devices']}  load: {os.getloadavg()[0]:.1f}", flush=True)
 
-    # SciPy runs before and after the scan; the faster run is the baseline (the other jobs on a
+    # Baselines run before and after the scan; the faster run counts (the other jobs on a
     # shared machine slow both sides).
-    reference, before = scipy_throughput(ARGS.scipy_points, ARGS.t_final)
-    print(f"  scipy DOP853 per point: {before['points_per_s']:.3f} points/s "
-          f"({reference['num_steps']} steps)", flush=True)
-    runs = [(f"Unrolled({ARGS.solver})", config, b) for b in ARGS.batch_sizes]
-    runs += [(ARGS.solver, loop_config, b) for b in ARGS.loop_batch_sizes]
+    rhs = {"scipy_numpy": numpy_rhs()}
+    if (numba := numba_rhs()) is not None:
+        rhs["scipy_numba"] = numba
+    before, reference = {}, {}
+    for name, f in rhs.items():
+        reference[name], before[name] = scipy_throughput(f, ARGS.scipy_points, ARGS.t_final)
+        print(f"  {name} per point: {before[name]['cpu_s_per_point']:.3f} CPU s "
+              f"({reference[name]['num_steps']} steps)", flush=True)
+    runs = [("lean", config, b) for b in ARGS.batch_sizes]
+    runs += [(f"diffrax_loop_unrolled({ARGS.solver})", loop_config, b)
+             for b in ARGS.loop_batch_sizes]
     for label, run_config, batch_size in runs:
         ds, row = sweep_throughput(model, run_config, batch_size, ARGS.t_final, label)
-        point = ds.isel(point=0)  # the Fig. 2(a) point, as in the SciPy baseline
-        row["max_rel_diff_vs_scipy"] = max(
-            abs(float(point[name][0]) - reference[key]) / abs(reference[key])
-            for name, key in (("complete_sync", "S_c"), ("phase_sync", "S_p"))
-        )
+        point = ds.isel(point=0)  # the Fig. 2(a) point, as in the baselines
+        row["max_rel_diff_vs_scipy"] = check_agreement(
+            reference["scipy_numpy"],
+            {"S_c": float(point["complete_sync"][0]), "S_p": float(point["phase_sync"][0])})
         report["sweep"].append(row)
         print(f"  {label:16s} B={batch_size:5d}: {row['points_per_s']:8.2f} points/s, compile "
               f"{row['compile_s']:.1f} s, CPU/wall {row['cpu_over_wall']:.2f}, "
-              f"{row['us_per_point_step']:.2f} us/point-step, lanes "
+              f"{row['us_per_point_step_cpu']:.2f} CPU us/point-step, lanes "
               f"{100 * row['lane_utilization']:.1f} % busy", flush=True)
-    _, after = scipy_throughput(ARGS.scipy_points, ARGS.t_final)
-    report["scipy"] = {"before": before, "after": after}
-    base = max(before["points_per_s"], after["points_per_s"])
-    print(f"  scipy DOP853 per point (best of before/after): {base:.3f} points/s", flush=True)
+    for name, f in rhs.items():
+        _, after = scipy_throughput(f, ARGS.scipy_points, ARGS.t_final)
+        best = min((before[name], after), key=lambda r: r["cpu_s_per_point"])
+        report["baselines"][name] = {"before": before[name], "after": after, "best": best}
+        for row in report["sweep"]:
+            row[f"speedup_per_core_vs_{name}"] = best["cpu_s_per_point"] / row["cpu_s_per_point"]
+            row[f"speedup_wall_vs_{name}"] = best["wall_s_per_point"] / row["wall_s_per_point"]
     for row in report["sweep"]:
-        row["speedup_vs_scipy"] = row["points_per_s"] / base
-        print(f"  {row['solver']:16s} B={row['batch_size']:5d}: "
-              f"x{row['speedup_vs_scipy']:.1f} scipy", flush=True)
+        print(f"  {row['solver']:16s} B={row['batch_size']:5d}: " + ", ".join(
+            f"x{row[f'speedup_per_core_vs_{n}']:.1f} per core / "
+            f"x{row[f'speedup_wall_vs_{n}']:.1f} wall vs {n}" for n in rhs), flush=True)
 
     report["memory"] = memory_scan()
     if jax.default_backend() == "gpu":

@@ -44,6 +44,7 @@ from ._checks import (
 from ._gaussian import GaussianState, _as_real
 from ._models._base import AbstractModel
 from ._results import TimeAverage, Trajectory, _is_concrete
+from ._solvers import Unrolled, explicit_tableau, lean_solve, loop_kind
 from ._status import Status
 
 
@@ -52,17 +53,23 @@ class SolverConfig(eqx.Module):
 
     **Arguments:**
 
-    - ``solver``: a Diffrax solver. The default ``Dopri8`` (8th order, adaptive) takes 4.6× fewer
-      steps than ``Tsit5``/``Dopri5`` at ``rtol = atol = 1e-8`` on the optomechanical limit
-      cycles and is 2.7× faster (``benchmarks/bench_fig2a_point.py``). For batches of
-      trajectories (``vmap``, :func:`qsync_jax.sweep`) use ``qsync_jax.Unrolled()``: the same
-      Dopri8 steps with the stages unrolled, 2.5× faster per trajectory in batches of 256.
+    - ``solver``: a Diffrax solver. The default ``Dopri8`` (8th order, adaptive) takes several
+      times fewer steps than ``Tsit5``/``Dopri5`` at ``rtol = atol = 1e-8`` on the
+      optomechanical limit cycles (``benchmarks/bench_fig2a_point.py``).
     - ``rtol``, ``atol``: relative and absolute tolerances of the PID step-size controller.
     - ``max_steps``: step budget; a solve that needs more ends with ``Status.max_steps_reached``.
       The default covers transients of thousands of mechanical periods at tight tolerances.
     - ``dt0``: initial step; ``None`` lets the controller choose.
     - ``adjoint``: how to differentiate through the solve (``RecursiveCheckpointAdjoint`` keeps
       memory bounded by checkpointing; ``ForwardMode`` is cheaper for a few parameters).
+    - ``loop``: ``"auto"`` (default) steps explicit Runge–Kutta tableaus of Diffrax (``Dopri8``,
+      ``Tsit5``, ...) with ``RecursiveCheckpointAdjoint`` or ``ForwardMode`` in the lean loop of
+      :func:`qsync_jax._solvers.lean_solve` (Diffrax's controller and results, a fraction of its
+      operations per step): the fastest for one trajectory. For batches (``vmap``,
+      :func:`qsync_jax.sweep`) pass ``solver=qsync_jax.Unrolled()``: the same method in
+      Diffrax's loop, the fastest per trajectory in batches
+      (``benchmarks/bench_batched_step.py``, ``benchmarks/bench_sweep.py``). Every other
+      combination, or ``"diffrax"``, runs ``diffrax.diffeqsolve``.
     """
 
     solver: dfx.AbstractSolver = dfx.Dopri8()
@@ -71,9 +78,12 @@ class SolverConfig(eqx.Module):
     max_steps: int = eqx.field(static=True, default=1_000_000)
     dt0: float | None = None
     adjoint: dfx.AbstractAdjoint = dfx.RecursiveCheckpointAdjoint()
+    loop: str = eqx.field(static=True, default="auto")
 
     def __check_init__(self):
         check_solver_config(self)
+        if self.loop not in ("auto", "diffrax"):
+            raise ValueError(f"`loop` must be 'auto' or 'diffrax'; got {self.loop!r}.")
 
 
 def _vector_field(t, y, model: AbstractModel):
@@ -158,7 +168,8 @@ def _diverged(t, y, args, **kwargs):
 
 
 def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_field=None):
-    """One Diffrax solve of the pytree ``y0``, integrated as one flat vector.
+    """One solve of the pytree ``y0``, integrated as one flat vector (the lean loop or Diffrax:
+    ``SolverConfig.loop``).
 
     A single flat state keeps every solver stage one fused vector operation (each extra leaf
     costs time per step). ``save(t, y)`` receives the pytree; it is saved at ``ts``, or at
@@ -170,6 +181,15 @@ def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_fie
     def flat_field(t, y, args):
         return jax.flatten_util.ravel_pytree(field(t, unravel(y), args))[0]
 
+    controller = dfx.PIDController(rtol=config.rtol, atol=config.atol)
+    lean = (explicit_tableau(config.solver) is not None and loop_kind(config.adjoint) is not None
+            and not isinstance(config.solver, Unrolled))  # Unrolled: batches, Diffrax's loop
+    if config.loop == "auto" and lean:
+        return lean_solve(
+            flat_field, flat0, t0, t1, model, solver=config.solver, controller=controller,
+            adjoint=config.adjoint, max_steps=config.max_steps, dt0=config.dt0,
+            save=lambda t, y, args: save(t, unravel(y), args), ts=ts, stop=_diverged,
+        )
     saveat = dfx.SaveAt(t1=ts is None, ts=ts, fn=lambda t, y, args: save(t, unravel(y), args))
     return dfx.diffeqsolve(
         dfx.ODETerm(flat_field),
@@ -180,7 +200,7 @@ def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_fie
         flat0,
         args=model,
         saveat=saveat,
-        stepsize_controller=dfx.PIDController(rtol=config.rtol, atol=config.atol),
+        stepsize_controller=controller,
         adjoint=config.adjoint,
         max_steps=config.max_steps,
         event=dfx.Event(_diverged),

@@ -10,7 +10,7 @@ SMALL_MATRIX = 8
 def _broadcast_matmul(A, C):
     """A·C as a broadcast product reduced over the minor axis: XLA fuses it into the vector
     field, while a dot product of one small matrix is a separate call whose overhead exceeds its
-    arithmetic (59 vs 287 ns per 8 × 8 product, ``benchmarks/bench_batched_step.py``)."""
+    arithmetic (``benchmarks/bench_batched_step.py`` measures both)."""
     return jnp.sum(A[:, None, :] * C.T[None, :, :], axis=-1)
 
 
@@ -21,9 +21,9 @@ def _batched_small_matmul(A, C):
 
 @_batched_small_matmul.def_vmap
 def _(axis_size, in_batched, A, C):
-    # Many trajectories at once (vmap): one batched dot product, 8× faster per matrix at 256
-    # trajectories (41 vs 310 ns, benchmarks/bench_batched_step.py) than the broadcast form,
-    # which vectorizes poorly along a leading batch axis.
+    # Many trajectories at once (vmap): one batched dot product, faster per matrix than the
+    # broadcast form, which vectorizes poorly along a leading batch axis
+    # (benchmarks/bench_batched_step.py).
     A, C = (x if batched else jnp.broadcast_to(x, (axis_size, *x.shape))
             for x, batched in zip((A, C), in_batched))
     return jnp.matmul(A, C), True

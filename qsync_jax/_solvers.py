@@ -1,57 +1,93 @@
-r"""Explicit Runge–Kutta steps written out stage by stage, for small and batched ODEs.
+r"""Explicit Runge–Kutta methods of Diffrax, stepped with few operations per step.
 
 Diffrax's Runge–Kutta solvers run their stages in an inner ``while`` loop that reads the Butcher
-tableau and a buffer of stages at a dynamic index: general (it handles implicit and multi-tableau
-methods too), but for the 72-number state of an optomechanical pair a Dopri8 step costs 9.7 µs,
-and no less per trajectory under ``vmap`` (9.8 µs in a batch of 256): overhead, not
-arithmetic, sets the cost. :class:`Unrolled` takes the tableau of a Diffrax explicit method and
-traces its stages as straight-line code, each stage one fused loop over the state (and the batch,
-under ``vmap``):
+tableau and a buffer of stages at a dynamic index: general (implicit and multi-tableau methods
+too), but for a small state each step then executes a few hundred tiny operations, and their
+overhead, not the arithmetic, sets the cost. Here the stages of a Diffrax tableau are traced as
+straight-line code,
 
 $$k_i = h\,f\Big(t_0 + c_i h,\; y_0 + \sum_{j<i} a_{ij} k_j\Big),\qquad
   y_1 = y_0 + \sum_i b_i k_i,\qquad e = \sum_i (b_i - \hat b_i)\, k_i,$$
 
-with the method's own first-same-as-last reuse, error estimate and dense output, so it takes the
-same steps as the wrapped solver and agrees with it to rounding (tested). Measured on a 2-core CPU
-(``benchmarks/bench_batched_step.py``, t = 200): 3.7 µs per trajectory and step in a batch of
-256, against 9.8 µs with Diffrax's loop; in sweeps of Fig. 2(a) points to t = 2000
-(``benchmarks/bench_sweep.py``) 3.2 against 8.0 µs. A single trajectory, however, runs 2×
-slower unrolled (20.3 vs 9.7 µs per step): single solves keep Diffrax's loop (the default of
-:class:`qsync_jax.SolverConfig`), batches should use ``Unrolled``.
+each stage sum one reduction over the stage axis (materialized once, not recomputed inside every
+consumer of the stage's state), with the method's first-same-as-last reuse, error estimate and
+dense output. Two ways to use them:
+
+- :func:`lean_solve`: a whole solve in one ``while`` loop of its own (a flat state vector, the
+  stages, Diffrax's PID controller, saves and the divergence check fused into one loop body).
+  :func:`qsync_jax.evolve` and :func:`qsync_jax.time_average` use it by default
+  (``SolverConfig(loop="auto")``) for Diffrax's explicit tableaus with the default adjoints:
+  the fastest variant for one trajectory.
+- :class:`Unrolled`: the same stages as a Diffrax solver, for ``diffeqsolve`` with any controller,
+  adjoint or event; in a ``SolverConfig`` it selects Diffrax's loop, the fastest variant per
+  trajectory for batches (``vmap``, sweeps).
+
+From the same first step both take the same steps as Diffrax's own loop on the same tableau
+and agree with it to rounding (``tests/test_solvers.py``). With ``dt0=None`` the lean loop
+starts from the controller's initial step for an ODE (Hairer's algorithm), where
+``diffeqsolve`` (Diffrax 0.7) starts from 0.01: then the answers agree to the tolerance. Costs
+per step (µs and XLA operations) are measured in ``benchmarks/bench_batched_step.py``.
 """
 
 import diffrax as dfx
+import equinox as eqx
 import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
-def _combine(y0, coefficients, ks):
-    """y0 + Σ c_j k_j over the nonzero coefficients (Python floats: no tableau arrays traced)."""
-    terms = [float(c) * k for c, k in zip(coefficients, ks) if c != 0]
-    return y0 if not terms else y0 + sum(terms[1:], terms[0])
+def _combine(y0, h, coefficients, fs):
+    """y0 + h Σ_j c_j f_j over the nonzero c_j (Python floats: no tableau arrays traced).
+
+    One reduction over the stacked y0 and stages: XLA keeps its result in memory, where a chain
+    of additions would be fused into (and recomputed by) each consumer of the stage's state.
+    """
+    pairs = [(float(c), f) for c, f in zip(coefficients, fs) if c != 0]
+    if not pairs:
+        return y0
+    weights = h * jnp.asarray(np.array([c for c, _ in pairs]), dtype=y0.dtype)
+    weights = jnp.concatenate([jnp.ones((1,), y0.dtype), weights])
+    stack = jnp.stack([y0] + [f for _, f in pairs])
+    return jnp.sum(weights[:, None] * stack, axis=0)
+
+
+def _stages(field, t0, h, y0, f0, tableau: dfx.ButcherTableau):
+    """One explicit Runge–Kutta step from (t0, y0) with f0 = field(t0, y0): (y1, error, fs)."""
+    fs = [f0]
+    for c, row in zip(tableau.c, tableau.a_lower):
+        fs.append(field(t0 + float(c) * h, _combine(y0, h, row, fs)))
+    y1 = _combine(y0, h, tableau.b_sol, fs)
+    return y1, _combine(jnp.zeros_like(y0), h, tableau.b_error, fs), fs
+
+
+def explicit_tableau(solver) -> dfx.ButcherTableau | None:
+    """The Butcher tableau of an explicit one-tableau Runge–Kutta solver (or of the solver an
+    :class:`Unrolled` wraps); None for any other solver."""
+    solver = solver.solver if isinstance(solver, Unrolled) else solver
+    tableau = getattr(type(solver), "tableau", None)
+    ok = isinstance(solver, dfx.AbstractERK) and isinstance(tableau, dfx.ButcherTableau)
+    return tableau if ok else None
 
 
 class Unrolled(dfx.AbstractAdaptiveSolver):
     """A Diffrax explicit Runge–Kutta method with its stages unrolled (module docstring).
 
     **Argument:** ``solver``, an explicit Runge–Kutta solver of Diffrax with one Butcher tableau
-    (default ``diffrax.Dopri8()``; also e.g. ``diffrax.Tsit5()``, ``diffrax.Dopri5()``). Use it
-    for batches of trajectories (``vmap``, :func:`qsync_jax.sweep`): one trajectory alone runs
-    faster with Diffrax's own loop. The result is a
-    Diffrax solver: use it wherever ``diffeqsolve`` takes one (step-size controllers, ``SaveAt``
-    with dense output, events, every adjoint). States must be single arrays (as in
-    :func:`qsync_jax.evolve`, which integrates one flat vector).
+    (default ``diffrax.Dopri8()``; also e.g. ``diffrax.Tsit5()``, ``diffrax.Dopri5()``). The
+    result is a Diffrax solver for ordinary differential equations (``diffrax.ODETerm``): use it
+    wherever ``diffeqsolve`` takes one (step-size controllers, ``SaveAt`` with dense output,
+    events, every adjoint). States must be single arrays (as in :func:`qsync_jax.evolve`, which
+    integrates one flat vector). In a :class:`qsync_jax.SolverConfig` it is the variant for
+    batches of trajectories (``vmap``, :func:`qsync_jax.sweep`), stepped in Diffrax's loop; one
+    trajectory runs faster with the plain solver in the lean loop (module docstring).
     """
 
     solver: dfx.AbstractERK
-    term_structure = dfx.AbstractTerm
+    term_structure = dfx.ODETerm
 
     def __init__(self, solver: dfx.AbstractERK = dfx.Dopri8()):
-        tableau = getattr(type(solver), "tableau", None)
-        if not isinstance(solver, dfx.AbstractERK) or not isinstance(
-            tableau, dfx.ButcherTableau
-        ):
+        if isinstance(solver, Unrolled) or explicit_tableau(solver) is None:
             raise ValueError(
                 "Unrolled takes an explicit Runge–Kutta solver of Diffrax with one Butcher "
                 f"tableau (e.g. diffrax.Dopri8()); got {solver!r}."
@@ -61,10 +97,6 @@ class Unrolled(dfx.AbstractAdaptiveSolver):
     @property
     def interpolation_cls(self):
         return self.solver.interpolation_cls
-
-    @property
-    def _tableau(self) -> dfx.ButcherTableau:
-        return type(self.solver).tableau
 
     def order(self, terms):
         return self.solver.order(terms)
@@ -77,12 +109,10 @@ class Unrolled(dfx.AbstractAdaptiveSolver):
 
     def init(self, terms, t0, t1, y0, args):
         """The first stage's vector field f(t0, y0) when the method reuses its last stage."""
-        return terms.vf(t0, y0, args) if self._tableau.fsal else None
+        return terms.vf(t0, y0, args) if explicit_tableau(self).fsal else None
 
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
-        tableau = self._tableau
-        control = terms.contr(t0, t1)
-        h = t1 - t0
+        tableau = explicit_tableau(self)
         if tableau.fsal:
             # After a jump in the vector field the stored last stage is stale: recompute it
             # (for all lanes of a vmapped solve, as Diffrax does).
@@ -93,14 +123,173 @@ class Unrolled(dfx.AbstractAdaptiveSolver):
             )
         else:
             f0 = terms.vf(t0, y0, args)
-        fs = [f0]
-        ks = [terms.prod(f0, control)]
-        for c, row in zip(tableau.c, tableau.a_lower):
-            y_stage = jax.lax.optimization_barrier(_combine(y0, row, ks))
-            fs.append(terms.vf(t0 + float(c) * h, y_stage, args))
-            ks.append(terms.prod(fs[-1], control))
-        y1 = _combine(y0, tableau.b_sol, ks)
-        y_error = _combine(jnp.zeros_like(y0), tableau.b_error, ks)
-        dense_info = dict(y0=y0, y1=y1, k=jnp.stack(ks))
+        h = t1 - t0
+        y1, y_error, fs = _stages(lambda t, y: terms.vf(t, y, args), t0, h, y0, f0, tableau)
+        dense_info = dict(y0=y0, y1=y1, k=h * jnp.stack(fs))
         state = fs[-1] if tableau.fsal else None
         return y1, y_error, dense_info, state, dfx.RESULTS.successful
+
+
+# ------------------------------------------------------------------------------ the lean loop
+
+
+class LeanSolution(eqx.Module):
+    """What :func:`lean_solve` returns; the fields a ``diffrax.Solution`` has of the same name.
+
+    ``ts`` (T,) the save times reached (inf where not), ``ys`` the saved values (T, ...) (inf
+    where not reached), ``result`` a ``diffrax.RESULTS``, ``stats`` ``{"num_steps": ...}``
+    (accepted plus rejected steps).
+    """
+
+    ts: jax.Array
+    ys: object
+    result: dfx.RESULTS
+    stats: dict
+
+
+def loop_kind(adjoint) -> str | None:
+    """The ``while`` loop :func:`lean_solve` uses for an adjoint (as Diffrax does): checkpointed
+    for ``RecursiveCheckpointAdjoint``, plain for ``ForwardMode``; None for other adjoints."""
+    if type(adjoint) is dfx.RecursiveCheckpointAdjoint:
+        return "checkpointed"
+    if type(adjoint) is dfx.ForwardMode:
+        return "lax"
+    return None
+
+
+class _State(eqx.Module):
+    tprev: jax.Array
+    tnext: jax.Array
+    y: jax.Array
+    f: jax.Array | None
+    controller_state: tuple
+    result: dfx.RESULTS
+    num_steps: jax.Array
+    save_index: jax.Array | None
+    saved_ts: jax.Array | None
+    saved_ys: object
+
+
+UNDERFLOW_ULPS = 10
+"""A step of at most this many units in the last place of t ends the solve (``lean_solve``)."""
+
+
+def _buffers(state: _State):
+    return state.saved_ts, state.saved_ys
+
+
+def lean_solve(field, y0, t0, t1, args, *, solver, controller: dfx.PIDController, adjoint,
+               max_steps: int, dt0, save, ts=None, stop=None) -> LeanSolution:
+    r"""Integrate the flat state ``y0`` from ``t0`` to ``t1`` with an explicit tableau.
+
+    **Arguments:** ``field(t, y, args)`` the vector field of the flat state; ``solver`` a solver
+    with :func:`explicit_tableau`; ``controller`` a ``diffrax.PIDController`` (its step-size
+    rule, initial step and error norm are used as they are); ``adjoint`` one with a
+    :func:`loop_kind`; ``max_steps``, ``dt0`` as in ``diffeqsolve`` (``dt0=None``: the
+    controller's initial step for an ODE, module docstring); ``save(t, y, args)`` what
+    is saved, at the times ``ts`` (dense output between steps) or, with ``ts=None``, once at
+    the end; ``stop(t, y, args)`` a boolean checked after every accepted step that ends the
+    solve with ``RESULTS.event_occurred``.
+
+    The result codes are Diffrax's: ``max_steps_reached`` when the budget runs out,
+    ``event_occurred`` when ``stop`` fires, and ``dt_min_reached`` when the step size has
+    collapsed to ``UNDERFLOW_ULPS`` units in the last place of t or less, where the time grid no
+    longer resolves the steps (a finite-time blow-up; a non-finite vector field, whose steps are
+    all rejected).
+    """
+    tableau = explicit_tableau(solver)
+    kind = loop_kind(adjoint)
+    term = dfx.ODETerm(field)
+    error_order = solver.error_order(term)
+    tnext, controller_state = controller.init(
+        term, t0, t1, y0, dt0, args, lambda terms, t, y, args: terms.vf(t, y, args), error_order
+    )
+    t1_floor = t1  # t1 less 100 ULPs: a step ending beyond this is clipped to end at t1
+    for _ in range(100):
+        t1_floor = eqxi.prevbefore(t1_floor)
+
+    def clip(tprev, tnext, keep):
+        return jnp.where(tnext > t1_floor, jnp.where(keep, t1, tprev + 0.5 * (t1 - tprev)), tnext)
+
+    save_index = saved_ts = saved_ys = None
+    if ts is not None:  # times at t0 are saved before the first step
+        at_t0 = ts <= t0
+        save_index, saved_ts = jnp.sum(at_t0), jnp.where(at_t0, t0, jnp.inf)
+        saved_ys = jax.tree_util.tree_map(
+            lambda x: jnp.where(jnp.reshape(at_t0, (-1,) + (1,) * x.ndim), x, jnp.inf),
+            save(t0, y0, args),
+        )
+    state = _State(
+        tprev=t0, tnext=jnp.minimum(tnext, t1), y=y0,
+        f=field(t0, y0, args) if tableau.fsal else None,
+        controller_state=controller_state, result=dfx.RESULTS.successful,
+        num_steps=jnp.array(0), save_index=save_index, saved_ts=saved_ts, saved_ys=saved_ys,
+    )
+
+    def save_between(state, keep, interpolation):
+        """Saves at the times ts[i] in (tprev, tnext] of an accepted step, by dense output."""
+
+        def cond(s):
+            index, _, _ = s
+            return keep & (index < len(ts)) & (ts[jnp.minimum(index, len(ts) - 1)] <= state.tnext)
+
+        def body(s):
+            index, out_ts, out_ys = s
+            t = ts[index]
+            out_ys = jax.tree_util.tree_map(
+                lambda x, buffer: buffer.at[index].set(x),
+                save(t, interpolation.evaluate(t), args), out_ys,
+            )
+            return index + 1, out_ts.at[index].set(t), out_ys
+
+        return eqxi.while_loop(
+            cond, body, (state.save_index, state.saved_ts, state.saved_ys),
+            max_steps=len(ts), buffers=lambda s: s[1:], kind=kind, checkpoints=len(ts),
+        )
+
+    def cond(state):
+        return (state.tprev < t1) & (state.result == dfx.RESULTS.successful)
+
+    def body(state):
+        h = state.tnext - state.tprev
+        f0 = state.f if tableau.fsal else field(state.tprev, state.y, args)
+        y1, y_error, fs = _stages(
+            lambda t, y: field(t, y, args), state.tprev, h, state.y, f0, tableau
+        )
+        y_error = jnp.where(jnp.isnan(y_error), jnp.inf, y_error)
+        keep, tprev, tnext, _, controller_state, result = controller.adapt_step_size(
+            state.tprev, state.tnext, state.y, y1, args, y_error, error_order,
+            state.controller_state,
+        )
+        tprev = jnp.minimum(tprev, t1)
+        tnext = clip(tprev, tnext, keep)
+        underflow = tnext - tprev <= UNDERFLOW_ULPS * jnp.finfo(tprev.dtype).eps * jnp.abs(tprev)
+        result = dfx.RESULTS.where(underflow & (tprev < t1), dfx.RESULTS.dt_min_reached, result)
+        y = jnp.where(keep, y1, state.y)
+        if stop is not None:
+            result = dfx.RESULTS.where(keep & stop(tprev, y, args), dfx.RESULTS.event_occurred,
+                                       result)
+        save_index, saved_ts, saved_ys = state.save_index, state.saved_ts, state.saved_ys
+        if ts is not None:
+            interpolation = solver.interpolation_cls(
+                t0=state.tprev, t1=state.tnext, y0=state.y, y1=y1, k=h * jnp.stack(fs)
+            )
+            save_index, saved_ts, saved_ys = save_between(state, keep, interpolation)
+        return _State(
+            tprev=tprev, tnext=tnext, y=y,
+            f=jnp.where(keep, fs[-1], state.f) if tableau.fsal else None,
+            controller_state=controller_state, result=result, num_steps=state.num_steps + 1,
+            save_index=save_index, saved_ts=saved_ts, saved_ys=saved_ys,
+        )
+
+    final = eqxi.while_loop(
+        cond, body, state, max_steps=max_steps, buffers=_buffers, kind=kind,
+        checkpoints=getattr(adjoint, "checkpoints", None),
+    )
+    result = dfx.RESULTS.where(cond(final), dfx.RESULTS.max_steps_reached, final.result)
+    saved_ts, saved_ys = final.saved_ts, final.saved_ys
+    if ts is None:
+        saved_ts = final.tprev[None]
+        saved_ys = jax.tree_util.tree_map(lambda x: x[None], save(final.tprev, final.y, args))
+    return LeanSolution(ts=saved_ts, ys=saved_ys, result=result,
+                        stats={"num_steps": final.num_steps})

@@ -1,4 +1,5 @@
-"""Unrolled Runge–Kutta steps and the batched small matrix product against Diffrax and NumPy."""
+"""The lean Runge–Kutta loop and unrolled steps against Diffrax's loop, and the batched small
+matrix product against NumPy."""
 
 import diffrax as dfx
 import equinox as eqx
@@ -15,8 +16,8 @@ WINDOW = (40.0, 80.0)
 MEASURES = qs.SyncMeasures((1, 3))
 
 
-def average(solver, model):
-    config = qs.SolverConfig(solver=solver, rtol=1e-9, atol=1e-9)
+def average(solver, model, **options):
+    config = qs.SolverConfig(solver=solver, rtol=1e-9, atol=1e-9, **options)
     result = qs.time_average(model, MEASURES, WINDOW, config=config, throw=False)
     return result.value["complete_sync"][0], result.value["phase_sync"][0], result.num_steps
 
@@ -28,8 +29,8 @@ def with_drive(E):
 @pytest.mark.parametrize("solver", [dfx.Dopri8(), dfx.Tsit5(), dfx.Dopri5()],
                          ids=lambda s: type(s).__name__)
 def test_same_steps_and_values_as_diffrax(solver):
-    s_c, s_p, steps = average(qs.Unrolled(solver), PAIR)
-    ref_c, ref_p, ref_steps = average(solver, PAIR)
+    s_c, s_p, steps = average(qs.Unrolled(solver), PAIR, loop="diffrax")
+    ref_c, ref_p, ref_steps = average(solver, PAIR, loop="diffrax")
     assert int(steps) == int(ref_steps)
     # same steps; the values agree to the rounding accumulated over ~2·10⁴ steps
     np.testing.assert_allclose([s_c, s_p], [ref_c, ref_p], rtol=1e-10)
@@ -48,7 +49,8 @@ def test_batched_matches_single_solves():
 
 def test_dense_output_matches_diffrax():
     ts = jnp.linspace(1.0, 30.0, 17)  # interpolated between steps
-    runs = [qs.evolve(PAIR, ts, config=qs.SolverConfig(solver=s, rtol=1e-10, atol=1e-10))
+    runs = [qs.evolve(PAIR, ts, config=qs.SolverConfig(solver=s, rtol=1e-10, atol=1e-10,
+                                                       loop="diffrax"))
             for s in (qs.Unrolled(dfx.Dopri8()), dfx.Dopri8())]
     # Sums in another order round differently: agreement at the tolerance, not bit for bit.
     np.testing.assert_allclose(runs[0].states.cov, runs[1].states.cov, rtol=1e-8, atol=1e-9)
@@ -59,22 +61,122 @@ def test_dense_output_matches_diffrax():
 @pytest.mark.parametrize("adjoint", [dfx.RecursiveCheckpointAdjoint(), dfx.ForwardMode()],
                          ids=["reverse", "forward"])
 def test_gradients_match_diffrax(adjoint):
-    def objective(solver, E):
-        config = qs.SolverConfig(solver=solver, rtol=1e-9, atol=1e-9, adjoint=adjoint)
+    def objective(solver, E, loop):
+        config = qs.SolverConfig(solver=solver, rtol=1e-9, atol=1e-9, adjoint=adjoint,
+                                 dt0=0.01, loop=loop)
         avg = qs.time_average(with_drive(E), MEASURES, (4.0, 8.0), config=config)
         return avg.value["complete_sync"][0]
 
     diff = jax.jacrev if isinstance(adjoint, dfx.RecursiveCheckpointAdjoint) else jax.jacfwd
-    got = diff(lambda E: objective(qs.Unrolled(dfx.Dopri8()), E))(48.0)
-    want = diff(lambda E: objective(dfx.Dopri8(), E))(48.0)
-    np.testing.assert_allclose(got, want, rtol=1e-9)
-    assert abs(float(got)) > 0
+    lean = diff(lambda E: objective(dfx.Dopri8(), E, "auto"))(48.0)
+    unrolled = diff(lambda E: objective(qs.Unrolled(dfx.Dopri8()), E, "diffrax"))(48.0)
+    want = diff(lambda E: objective(dfx.Dopri8(), E, "diffrax"))(48.0)
+    np.testing.assert_allclose(unrolled, want, rtol=1e-9)
+    np.testing.assert_allclose(lean, want, rtol=1e-9)
+    h = 1e-4  # central difference of the value, itself accurate to the tolerance
+    fd = (objective(dfx.Dopri8(), 48.0 + h, "auto") - objective(dfx.Dopri8(), 48.0 - h, "auto"))
+    np.testing.assert_allclose(lean, fd / (2 * h), rtol=1e-4)
+    assert abs(float(lean)) > 0
 
 
 def test_rejects_solvers_without_one_explicit_tableau():
     for solver in (dfx.Kvaerno5(), dfx.Euler(), "Dopri8"):
         with pytest.raises(ValueError, match="explicit Runge"):
             qs.Unrolled(solver)
+
+
+# ------------------------------------------------------------------ the lean loop
+
+
+def lean_and_diffrax(solver, **options):
+    configs = [qs.SolverConfig(solver=solver, rtol=1e-9, atol=1e-9, loop=loop, **options)
+               for loop in ("auto", "diffrax")]
+    return [qs.time_average(PAIR, MEASURES, WINDOW, config=c, throw=False) for c in configs]
+
+
+@pytest.mark.parametrize(
+    "solver", [dfx.Dopri8(), pytest.param(dfx.Tsit5(), marks=pytest.mark.slow)],
+    ids=lambda s: type(s).__name__,
+)
+def test_lean_loop_takes_diffrax_steps(solver):
+    # From the same first step, the same controller takes the same steps: to rounding.
+    lean, ref = lean_and_diffrax(solver, dt0=0.01)
+    assert int(lean.num_steps) == int(ref.num_steps)
+    for key in ("complete_sync", "phase_sync"):
+        np.testing.assert_allclose(lean.value[key], ref.value[key], rtol=1e-10)
+    np.testing.assert_allclose(lean.state.cov, ref.state.cov, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_lean_loop_default_first_step_agrees_within_tolerance():
+    # dt0=None: the lean loop starts from Hairer's initial step, Diffrax (0.7) from 0.01, so
+    # the steps differ and the answers agree to the tolerance (1e-9), not to rounding.
+    lean, ref = lean_and_diffrax(dfx.Dopri8())
+    assert abs(int(lean.num_steps) - int(ref.num_steps)) <= 5
+    for key in ("complete_sync", "phase_sync"):
+        np.testing.assert_allclose(lean.value[key], ref.value[key], rtol=1e-7)
+
+
+def test_lean_evolve_saves_match_diffrax_dense_output():
+    ts = jnp.concatenate([jnp.zeros(1), jnp.linspace(0.5, 30.0, 9)])  # t0 itself, then between
+    runs = [qs.evolve(PAIR, ts, config=qs.SolverConfig(dt0=0.01, loop=loop, rtol=1e-10,
+                                                       atol=1e-10))
+            for loop in ("auto", "diffrax")]
+    assert int(runs[0].num_steps) == int(runs[1].num_steps)
+    # dense output from differently rounded stages: agreement well inside the tolerance (1e-10)
+    np.testing.assert_allclose(runs[0].states.cov, runs[1].states.cov, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(runs[0].states.mean, runs[1].states.mean, rtol=1e-7, atol=1e-9)
+    np.testing.assert_array_equal(runs[0].states.cov[0], PAIR.initial_state().cov)
+
+
+@pytest.mark.slow
+def test_lean_loop_batched_matches_single_solves():
+    drives = jnp.array([44.0, 52.0])
+    config = qs.SolverConfig(rtol=1e-9, atol=1e-9)
+    batched = jax.vmap(lambda E: qs.time_average(with_drive(E), MEASURES, WINDOW,
+                                                 config=config).value["phase_sync"][0])(drives)
+    for k, E in enumerate(drives):
+        single = qs.time_average(with_drive(E), MEASURES, WINDOW, config=config)
+        np.testing.assert_allclose(batched[k], single.value["phase_sync"][0], rtol=1e-7)
+
+
+@pytest.mark.parametrize("loop", ["auto", pytest.param("diffrax", marks=pytest.mark.slow)])
+def test_failures_are_statuses_with_nan(loop):
+    few = qs.SolverConfig(max_steps=20, loop=loop)
+    out = qs.time_average(PAIR, MEASURES, WINDOW, config=few, throw=False)
+    assert out.status == qs.Status.max_steps_reached
+    assert np.isnan(out.value["phase_sync"]).all()
+    traj = qs.evolve(PAIR, jnp.linspace(1.0, 50.0, 5), config=few, throw=False)
+    assert traj.status == qs.Status.max_steps_reached
+    assert np.isnan(traj.states.cov[-1]).all()
+
+
+def test_lean_loop_step_size_underflow_and_nonfinite_field():
+    from qsync_jax._solvers import lean_solve
+
+    def field(t, y, args):  # finite-time blow-up y' = y² from y = 1 at t = 1
+        return y**2
+
+    common = dict(solver=dfx.Dopri8(), controller=dfx.PIDController(rtol=1e-8, atol=1e-8),
+                  adjoint=dfx.RecursiveCheckpointAdjoint(), max_steps=100_000, dt0=None,
+                  save=lambda t, y, args: y)
+    y0, t0, t1 = jnp.ones(1), jnp.asarray(0.0), jnp.asarray(2.0)
+    sol = lean_solve(field, y0, t0, t1, None, **common)
+    assert sol.result == dfx.RESULTS.dt_min_reached
+    assert abs(float(sol.ts[-1]) - 1.0) < 1e-3 and int(sol.stats["num_steps"]) < 100_000
+    stop = lambda t, y, args: ~(jnp.max(jnp.abs(y)) <= 1e6)  # noqa: E731
+    sol = lean_solve(field, y0, t0, t1, None, stop=stop, **common)
+    assert sol.result == dfx.RESULTS.event_occurred
+    nan_field = lambda t, y, args: jnp.where(t > 0.5, jnp.nan, -y)  # noqa: E731
+    sol = lean_solve(nan_field, y0, t0, t1, None, **common)
+    assert sol.result == dfx.RESULTS.dt_min_reached
+    assert float(sol.ts[-1]) <= 0.5
+
+
+def test_solver_config_rejects_unknown_loop():
+    for bad in ("fast", None, 1):
+        with pytest.raises(ValueError, match="`loop`"):
+            qs.SolverConfig(loop=bad)
 
 
 # ------------------------------------------------------------------ small matrix products
