@@ -61,6 +61,49 @@ def host(report: dict) -> str:
 # raises KeyError.
 
 
+def row_fig2a_point(r):
+    b = r["baselines"]
+    rows = []
+    for q in r["qsync_jax"]:
+        rows.append((
+            f"one Fig. 2(a) point, t = {num(r['t_final'])}, rtol = atol = {num(r['rtol'])}, S̄_c and "
+            f"S̄_p, {q['solver']} (loop `{q['loop']}`; `bench_fig2a_point.py`; {host(r)})",
+            f"{seconds(q['run_cpu_s'])} CPU, {num(q['us_per_step_cpu'])} µs per step, "
+            f"{num(100 * q['fraction_of_float64_peak'])} % of float64 peak; compile "
+            f"{seconds(q['compile_s'])}",
+            f"SciPy DOP853, vectorized NumPy right-hand side: {seconds(b['scipy_numpy']['run_cpu_s'])} "
+            f"CPU; numba right-hand side: {seconds(b['scipy_numba']['run_cpu_s'])} CPU",
+            f"{ratio(q['speedup_per_core_vs_scipy_numpy'])} per core vs NumPy "
+            f"({num(q['speedup_wall_vs_scipy_numpy'])}× wall); "
+            f"{num(q['speedup_per_core_vs_scipy_numba'])}× per core vs numba",
+            f"{num(q['max_rel_diff_vs_scipy'])} relative",
+        ))
+    return rows
+
+
+def row_sweep(r):
+    b = r["baselines"]
+    rows = []
+    for q in r["sweep"]:
+        if q["batch_size"] < 2:
+            continue
+        rows.append((
+            f"sweep of {q['points']} Fig. 2(a)-type points, t = {num(r['t_final'])}, "
+            f"{q['solver']}, {q['batch_size']} points per chunk (`bench_sweep.py`; {host(r)}, "
+            f"{len(r['metadata']['devices'])} devices)",
+            f"{seconds(q['cpu_s_per_point'])} CPU per point ({num(q['us_per_point_step_cpu'])} µs "
+            f"per point·step), CPU/wall {num(q['cpu_over_wall'])}; compile {seconds(q['compile_s'])}",
+            f"SciPy DOP853 one point at a time, NumPy right-hand side: "
+            f"{seconds(b['scipy_numpy']['best']['cpu_s_per_point'])} CPU per point; numba: "
+            f"{seconds(b['scipy_numba']['best']['cpu_s_per_point'])}",
+            f"{ratio(q['speedup_per_core_vs_scipy_numpy'])} per core vs NumPy "
+            f"({num(q['speedup_wall_vs_scipy_numpy'])}× wall); "
+            f"{num(q['speedup_per_core_vs_scipy_numba'])}× per core vs numba",
+            f"{num(q['max_rel_diff_vs_scipy'])} relative (first point)",
+        ))
+    return rows
+
+
 def row_cli(r):
     s, e = r["compile_split"], r["end_to_end"]
     rows = [(
@@ -175,6 +218,8 @@ def row_wigner(r):
 
 
 ROWS = {  # result-file prefix → row; the table's order
+    "bench_fig2a_point": row_fig2a_point,
+    "bench_sweep": row_sweep,
     "bench_cli": row_cli,
     "bench_gradients": row_gradients,
     "bench_correlated_bath_steady_state": row_correlated_bath,
@@ -182,8 +227,6 @@ ROWS = {  # result-file prefix → row; the table's order
     "bench_floquet": row_floquet,
     "bench_wigner": row_wigner,
 }
-# bench_fig2a_point and bench_sweep get rows once their JSON compares against the plain
-# vectorized NumPy/SciPy baseline (benchmarks/_baselines.py); add their functions here then.
 
 
 def table(results: Path = RESULTS) -> tuple[str, list[str]]:

@@ -26,7 +26,8 @@ def with_drive(E):
     return eqx.tree_at(lambda m: m.E, PAIR, jnp.broadcast_to(E, (2,)))
 
 
-@pytest.mark.parametrize("solver", [dfx.Dopri8(), dfx.Tsit5(), dfx.Dopri5()],
+@pytest.mark.parametrize("solver", [dfx.Dopri8(), pytest.param(dfx.Tsit5(), marks=pytest.mark.slow),
+                                    pytest.param(dfx.Dopri5(), marks=pytest.mark.slow)],
                          ids=lambda s: type(s).__name__)
 def test_same_steps_and_values_as_diffrax(solver):
     s_c, s_p, steps = average(qs.Unrolled(solver), PAIR, loop="diffrax")
@@ -58,7 +59,9 @@ def test_dense_output_matches_diffrax():
     assert int(runs[0].num_steps) == int(runs[1].num_steps)
 
 
-@pytest.mark.parametrize("adjoint", [dfx.RecursiveCheckpointAdjoint(), dfx.ForwardMode()],
+# reverse mode through the lean loop is checked against finite differences in test_integrate
+@pytest.mark.parametrize("adjoint", [pytest.param(dfx.RecursiveCheckpointAdjoint(),
+                                                  marks=pytest.mark.slow), dfx.ForwardMode()],
                          ids=["reverse", "forward"])
 def test_gradients_match_diffrax(adjoint):
     def objective(solver, E, loop):
