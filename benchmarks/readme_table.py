@@ -66,13 +66,13 @@ def row_fig2a_point(r):
     rows = []
     for q in r["qsync_jax"]:
         rows.append((
-            f"one Fig. 2(a) point, t = {num(r['t_final'])}, rtol = atol = {num(r['rtol'])}, S̄_c and "
-            f"S̄_p, {q['solver']} (loop `{q['loop']}`; `bench_fig2a_point.py`; {host(r)})",
+            f"one Fig. 2(a) point, t = {num(r['t_final'])}, rtol = atol = {num(r['rtol'])}, "
+            f"S̄_c and S̄_p, {q['solver']} (loop `{q['loop']}`; `bench_fig2a_point.py`; {host(r)})",
             f"{seconds(q['run_cpu_s'])} CPU, {num(q['us_per_step_cpu'])} µs per step, "
             f"{num(100 * q['fraction_of_float64_peak'])} % of float64 peak; compile "
             f"{seconds(q['compile_s'])}",
-            f"SciPy DOP853, vectorized NumPy right-hand side: {seconds(b['scipy_numpy']['run_cpu_s'])} "
-            f"CPU; numba right-hand side: {seconds(b['scipy_numba']['run_cpu_s'])} CPU",
+            "SciPy DOP853, vectorized NumPy right-hand side: "
+            f"{seconds(b['scipy_numpy']['run_cpu_s'])} CPU; numba right-hand side: {seconds(b['scipy_numba']['run_cpu_s'])} CPU",
             f"{ratio(q['speedup_per_core_vs_scipy_numpy'])} per core vs NumPy "
             f"({num(q['speedup_wall_vs_scipy_numpy'])}× wall); "
             f"{num(q['speedup_per_core_vs_scipy_numba'])}× per core vs numba",
@@ -92,7 +92,8 @@ def row_sweep(r):
             f"{q['solver']}, {q['batch_size']} points per chunk (`bench_sweep.py`; {host(r)}, "
             f"{len(r['metadata']['devices'])} devices)",
             f"{seconds(q['cpu_s_per_point'])} CPU per point ({num(q['us_per_point_step_cpu'])} µs "
-            f"per point·step), CPU/wall {num(q['cpu_over_wall'])}; compile {seconds(q['compile_s'])}",
+            f"per point·step), CPU/wall {num(q['cpu_over_wall'])}; "
+            f"compile {seconds(q['compile_s'])}",
             f"SciPy DOP853 one point at a time, NumPy right-hand side: "
             f"{seconds(b['scipy_numpy']['best']['cpu_s_per_point'])} CPU per point; numba: "
             f"{seconds(b['scipy_numba']['best']['cpu_s_per_point'])}",

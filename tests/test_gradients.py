@@ -187,7 +187,7 @@ def weighted_reverse_objective(model):
     return WEIGHTS @ reverse_objective(model)
 
 
-@pytest.mark.slow  # the default suite checks pair gradients in test_integrate and test_optomechanics
+@pytest.mark.slow  # pair gradients stay in the default suite: test_integrate, test_optomechanics
 def test_pair_gradients_match_finite_differences_jit_and_vmap():
     """All parameters at once, along random directions v: forward-mode jvp (vmapped over two
     models), the checkpointed reverse-mode gradient (of a weighted sum of the four measures)
