@@ -72,7 +72,8 @@ def row_fig2a_point(r):
             f"{num(100 * q['fraction_of_float64_peak'])} % of float64 peak; compile "
             f"{seconds(q['compile_s'])}",
             "SciPy DOP853, vectorized NumPy right-hand side: "
-            f"{seconds(b['scipy_numpy']['run_cpu_s'])} CPU; numba right-hand side: {seconds(b['scipy_numba']['run_cpu_s'])} CPU",
+            f"{seconds(b['scipy_numpy']['run_cpu_s'])} CPU; numba right-hand side: "
+            f"{seconds(b['scipy_numba']['run_cpu_s'])} CPU",
             f"{ratio(q['speedup_per_core_vs_scipy_numpy'])} per core vs NumPy "
             f"({num(q['speedup_wall_vs_scipy_numpy'])}× wall); "
             f"{num(q['speedup_per_core_vs_scipy_numba'])}× per core vs numba",
