@@ -4,6 +4,7 @@ straightforward NumPy baselines of more than one script."""
 import json
 import os
 import platform
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,17 @@ import jax
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def best_of(run, repeats: int):
+    """``run()`` ``repeats`` times: (its last result, the least wall time, the least CPU time)."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return result, min(walls), min(cpus)
 
 
 def metadata() -> dict:

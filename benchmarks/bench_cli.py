@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import jax
-from _common import metadata, write_report
+from _common import best_of, metadata, write_report
 
 import qsync_jax as qs
 
@@ -162,15 +162,10 @@ def compile_split(repeats: int) -> dict:
     lowered = phase("lower", traced.lower)
     compiled = phase("xla_compile", lowered.compile)
     n_ops = sum(1 for line in lowered.as_text().splitlines() if " = " in line)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = jax.block_until_ready(compiled(model))
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
+    result, wall, cpu = best_of(lambda: jax.block_until_ready(compiled(model)), repeats)
     return {
         **phases, "stablehlo_ops": n_ops,
-        "solve_wall_s": min(walls), "solve_cpu_s": min(cpus),
+        "solve_wall_s": wall, "solve_cpu_s": cpu,
         "num_steps": int(result.num_steps), "status": str(qs.status_names(result.status)),
         "S_c": float(result.value["complete_sync"][0]),
         "S_p": float(result.value["phase_sync"][0]),

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import qutip as qt
 import scipy.linalg
-from _common import metadata, numpy_batched_lyapunov, write_report
+from _common import best_of, metadata, numpy_batched_lyapunov, write_report
 
 import qsync_jax as qs
 
@@ -58,13 +58,8 @@ def time_qsync(xis, repeats):
     first = time.perf_counter()
     covs = jax.block_until_ready(steady_covariances(xis))
     first = time.perf_counter() - first
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        covs = jax.block_until_ready(steady_covariances(xis))
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return np.asarray(covs), first - min(walls), min(walls), min(cpus)
+    covs, wall, cpu = best_of(lambda: jax.block_until_ready(steady_covariances(xis)), repeats)
+    return np.asarray(covs), first - wall, wall, cpu
 
 
 def lyapunov_baselines(xis, covs, repeats):
@@ -79,13 +74,8 @@ def lyapunov_baselines(xis, covs, repeats):
     }
     out = {}
     for name, run in runs.items():
-        walls, cpus = [], []
-        for _ in range(repeats):
-            wall, cpu = time.perf_counter(), time.process_time()
-            C = run()
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
-        out[name] = {"wall_s": min(walls), "cpu_s": min(cpus), "cores": min(cpus) / min(walls),
+        C, wall, cpu = best_of(run, repeats)
+        out[name] = {"wall_s": wall, "cpu_s": cpu, "cores": cpu / wall,
                      "max_abs_diff_cov": float(np.max(np.abs(C - covs)))}
         assert out[name]["max_abs_diff_cov"] < 1e-9, (name, out[name])
     return out

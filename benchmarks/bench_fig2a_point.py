@@ -41,7 +41,7 @@ from _baselines import (
     numpy_rhs,
     scipy_point,
 )
-from _common import metadata, write_report
+from _common import best_of, metadata, write_report
 
 import qsync_jax as qs
 
@@ -60,14 +60,9 @@ def jax_point(solver_name, loop, window, repeats, peak):
     first = time.perf_counter()
     result = run()
     first = time.perf_counter() - first
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = run()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
+    result, wall, cpu = best_of(run, repeats)
     steps = int(result.num_steps)
-    us_per_step = 1e6 * min(cpus) / steps
+    us_per_step = 1e6 * cpu / steps
     return {
         "solver": solver_name,
         "loop": loop,
@@ -75,10 +70,10 @@ def jax_point(solver_name, loop, window, repeats, peak):
         "S_p": float(result.value["phase_sync"][0]),
         "status": str(qs.status_names(result.status)),
         "num_steps": steps,
-        "compile_s": first - min(walls),
-        "run_wall_s": min(walls),
-        "run_cpu_s": min(cpus),
-        "cores_used": min(cpus) / min(walls),
+        "compile_s": first - wall,
+        "run_wall_s": wall,
+        "run_cpu_s": cpu,
+        "cores_used": cpu / wall,
         "us_per_step_cpu": us_per_step,
         "fraction_of_float64_peak": flops_per_step(solver) / (us_per_step * 1e-6) / peak,
     }
