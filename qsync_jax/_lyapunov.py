@@ -17,10 +17,9 @@ A X + X Aᴴ = Q, i.e. Q = −D. Two methods, chosen by size (``method="auto"``)
   decomposition runs on CPUs only, so ``"auto"`` uses it on CPUs only.
 
 ``"auto"`` takes Bartels–Stewart for m > ``KRONECKER_MAX_QUADRATURES`` = 12 (n > 6 modes; CPU
-backend). ``benchmarks/bench_quadratic_steady_state.py`` (one jitted solve, CPU time, a loaded
-2-core CPU): comparable at n = 6 (0.37 vs 0.29 ms), Bartels–Stewart 6.6× faster at n = 8 and
-8.6× at n = 12, 7 ms at n = 32 where the Kronecker system would have 4096² entries; Kronecker
-6.6× faster at n = 4. Batched (vmapped) small solves favour Kronecker further.
+backend): the Kronecker system has m² × m² entries (4096² at n = 32), while Bartels–Stewart
+costs O(m³); ``benchmarks/bench_quadratic_steady_state.py`` measures where the two cross (its
+``crossover_n_modes``). Batched (vmapped) small solves favour Kronecker further.
 """
 
 import jax
