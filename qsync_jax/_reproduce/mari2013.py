@@ -184,8 +184,14 @@ def _tangent_leakage(model, orbit, i, j):
     such that the phase variance σ_θ² adds σ_θ² B(s) to ⟨q₋² + p₋²⟩ and ⟨p'₋²⟩ (the covariance
     gains σ_θ² f fᵀ along the orbit), at the orbit's quadrature nodes."""
     u = jax.vmap(lambda x: model.mean_field(0.0, x))(orbit.node_points)
-    tangent = qs.GaussianState(orbit.node_points, u[:, :, None] * u[:, None, :])
-    return 1.0 / qs.complete_sync(tangent, i, j), 0.5 / qs.phase_sync(tangent, i, j)
+    # 1/S_c and 1/(2S_p) are linear in C: B = (value at ½I + f fᵀ) − (value at ½I), both states
+    # physical (f fᵀ alone is not a covariance, and the measures refuse it)
+    vacuum = jnp.broadcast_to(0.5 * jnp.eye(u.shape[-1]), u.shape + u.shape[-1:])
+    states = [qs.GaussianState(orbit.node_points, vacuum + extra)
+              for extra in (u[:, :, None] * u[:, None, :], 0.0)]
+    (c_tangent, p_tangent), (c_vacuum, p_vacuum) = (
+        (1.0 / qs.complete_sync(s, i, j), 0.5 / qs.phase_sync(s, i, j)) for s in states)
+    return c_tangent - c_vacuum, p_tangent - p_vacuum
 
 
 def _phase_variance_rate(orbit):
