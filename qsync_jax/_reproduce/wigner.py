@@ -35,8 +35,8 @@ def locked_mean(params):
 
     The scaled models (g → λg, E → E/λ) take this mean divided by λ, exactly (the mean-field
     equations are invariant under α, β → α/λ, β/λ): from the vacuum at t = 0 the linearized
-    covariance of a small-amplitude model grows by phase diffusion past the linearization regime long before ``T_LOCK``
-    (λ ≥ 30 is reported ``linearization_broken``), while the mean field itself is unaffected.
+    covariance of a small-amplitude model grows past the linearization regime long before
+    ``T_LOCK`` (λ ≥ 30 is reported ``linearization_broken``), while the mean field is unaffected.
     """
     model = qs.optomechanical_pair(**params)
     return qs.evolve(model, jnp.array([T_LOCK])).states.mean[0]
