@@ -49,7 +49,7 @@ def worker(args):
     pair = qs.optomechanical_pair(omega=(1.0, 1.005), kappa=0.15, gamma=0.005, g=0.005,
                                   E=48.0, mu=0.02)
     measures = qs.SyncMeasures([(1, 3)])
-    config = qs.SolverConfig(solver=qs.Unrolled())
+    config = qs.SolverConfig()
     t_a, t_b = map(float, args.window.split(","))
     fn = jax.tree_util.Partial(
         functools.partial(_average, measures=measures, config=config), jnp.array([t_a, t_b])

@@ -293,7 +293,8 @@ def check_solver_config(config) -> None:
         value = getattr(config, name)
         if (name == "dt0" and value is None) or _is_traced(value):
             continue
-        if isinstance(value, bool) or np.shape(value) != () or np.asarray(value).dtype.kind not in "iuf":
+        real = np.shape(value) == () and np.asarray(value).dtype.kind in "iuf"
+        if isinstance(value, bool) or not real:
             raise TypeError(f"`{name}` must be a real scalar; got {value!r}.")
         if not (np.isfinite(value) and value > 0):
             raise ValueError(f"`{name}` must be positive and finite; got {value!r}.")

@@ -47,11 +47,13 @@ entropies, purity, mutual information, log-negativity and discord are NaN for co
 are indefinite or violate ν ≥ ½ beyond rounding (below), and NaN propagates, never becoming 0.
 
 Precision. C's entries carry rounding errors of order δ = 100·2n·ε·λ_max(C) (ε the dtype's
-machine epsilon; the margin covers the rounding of the computation that produced C); at large squeezing (λ_max/λ_min = e^{4r} for a two-mode squeezed state) this hides
-the smallest eigenvalues, so that quantities close to the physical bounds are not resolved:
+machine epsilon; the margin covers the rounding of the computation that produced C); at large
+squeezing (λ_max/λ_min = e^{4r} for a two-mode squeezed state) this hides the smallest eigenvalues,
+so that quantities close to the physical bounds are not resolved:
 
 - A symplectic eigenvalue (or the discord's √E, the conditional ν) within δ·√(λ_max/λ_min) of ½
-  is taken as ½ in the entropies and the discord (its derivative kept): pure states give S = 0 and purity 1, not ±10⁻³ at r = 8.
+  is taken as ½ in the entropies and the discord (its derivative kept): pure states give S = 0
+  and purity 1, not ±10⁻³ at r = 8.
 - S₂ = ½ Σₖ ln 2λₖ (eigenvalues of C) is 0 where det 2C cannot be told from its physical minimum
   1 within the rounding of the λₖ (each λₖ ± δ), and NaN where C is indefinite beyond δ or
   det 2C < 1 beyond rounding. The purity is e^{−S₂}.
@@ -592,8 +594,8 @@ def wigner(state: GaussianState, *quadratures: Float[ArrayLike, " m"]) -> Float[
     n = state.n_modes
     if len(quadratures) != 2 * n:
         raise ValueError(
-            f"wigner needs `quadratures`: one 1-D array per quadrature (2n = {2 * n} for cov of shape "
-            f"{state.cov.shape}); got {len(quadratures)}"
+            f"wigner needs `quadratures`: one 1-D array per quadrature (2n = {2 * n} for cov of "
+            f"shape {state.cov.shape}); got {len(quadratures)}"
         )
     dtype = state.cov.dtype
     axes = [_as_real(q, f"quadratures[{i}]").astype(dtype) for i, q in enumerate(quadratures)]

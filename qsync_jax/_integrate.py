@@ -3,7 +3,8 @@ r"""Time evolution of Gaussian models: Diffrax over the (mean, covariance) pytre
 For a model (see :mod:`qsync_jax._models._base`) with mean field f, drift A = ∂f/∂u and
 diffusion D, the integrated state is the real pytree ``GaussianState(mean, cov)`` obeying
 
-$$\dot{\bar u} = f(t, \bar u), \qquad \dot C = A(t, \bar u)\,C + C\,A(t, \bar u)^\top + D(t, \bar u)$$
+$$\dot{\bar u} = f(t, \bar u), \qquad \dot C = A\,C + C\,A^\top + D,
+  \qquad A = A(t, \bar u),\; D = D(t, \bar u)$$
 
 (conventions of :mod:`qsync_jax._gaussian`). Two entry points:
 
@@ -65,11 +66,10 @@ class SolverConfig(eqx.Module):
     - ``loop``: ``"auto"`` (default) steps explicit Runge–Kutta tableaus of Diffrax (``Dopri8``,
       ``Tsit5``, ...) with ``RecursiveCheckpointAdjoint`` or ``ForwardMode`` in the lean loop of
       :func:`qsync_jax._solvers.lean_solve` (Diffrax's controller and results, a fraction of its
-      operations per step): the fastest for one trajectory. For batches (``vmap``,
-      :func:`qsync_jax.sweep`) pass ``solver=qsync_jax.Unrolled()``: the same method in
-      Diffrax's loop, the fastest per trajectory in batches
-      (``benchmarks/bench_batched_step.py``, ``benchmarks/bench_sweep.py``). Every other
-      combination, or ``"diffrax"``, runs ``diffrax.diffeqsolve``.
+      operations per step): the fastest both for one trajectory and in batches (``vmap``,
+      :func:`qsync_jax.sweep`; ``benchmarks/bench_batched_step.py``,
+      ``benchmarks/bench_sweep.py``). ``solver=qsync_jax.Unrolled()`` runs the same method in
+      Diffrax's loop. Every other combination, or ``"diffrax"``, runs ``diffrax.diffeqsolve``.
     """
 
     solver: dfx.AbstractSolver = dfx.Dopri8()
@@ -183,7 +183,7 @@ def _solve(model, y0, t0, t1, config: SolverConfig, save, *, ts=None, vector_fie
 
     controller = dfx.PIDController(rtol=config.rtol, atol=config.atol)
     lean = (explicit_tableau(config.solver) is not None and loop_kind(config.adjoint) is not None
-            and not isinstance(config.solver, Unrolled))  # Unrolled: batches, Diffrax's loop
+            and not isinstance(config.solver, Unrolled))  # Unrolled: Diffrax's loop
     if config.loop == "auto" and lean:
         return lean_solve(
             flat_field, flat0, t0, t1, model, solver=config.solver, controller=controller,

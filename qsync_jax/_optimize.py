@@ -18,8 +18,9 @@ clipping. With bounds (l, u) and scale s (below):
 Bounds come from ``bounds={"E": (10.0, 80.0)}``, else from the model's declared parameter
 bounds (:func:`qsync_jax.parameters`: e.g. rates, occupations and mechanical frequencies are
 positive — softplus — and ``xi`` lies in (−1, 1) — tanh); a parameter declared without bounds,
-or not declared, is unconstrained (``bounds={"gamma": None}`` lifts a declared bound). The scale s is the distance of the starting value from the finite bound (its
-magnitude when unbounded; 1 when that is zero), so one learning rate suits parameters of very
+or not declared, is unconstrained (``bounds={"gamma": None}`` lifts a declared bound). The
+scale s is the distance of the starting value from the finite bound (its magnitude when unbounded;
+1 when that is zero), so one learning rate suits parameters of very
 different sizes (μ ~ 0.02 and E ~ 50): a step of 0.01 in z changes x by the order of 1 %.
 
 **Gradients.** ``gradient="reverse"`` uses ``jax.value_and_grad`` (one backward pass whatever the

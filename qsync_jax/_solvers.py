@@ -9,25 +9,28 @@ straight-line code,
 $$k_i = h\,f\Big(t_0 + c_i h,\; y_0 + \sum_{j<i} a_{ij} k_j\Big),\qquad
   y_1 = y_0 + \sum_i b_i k_i,\qquad e = \sum_i (b_i - \hat b_i)\, k_i,$$
 
-each stage sum one reduction over the stage axis (materialized once, not recomputed inside every
-consumer of the stage's state), with the method's first-same-as-last reuse, error estimate and
+each stage sum one operation (:func:`_stage_sum`: a reduction alone, a contraction under
+``vmap``), with the method's first-same-as-last reuse, error estimate and
 dense output. Two ways to use them:
 
 - :func:`lean_solve`: a whole solve in one ``while`` loop of its own (a flat state vector, the
   stages, Diffrax's PID controller, saves and the divergence check fused into one loop body).
   :func:`qsync_jax.evolve` and :func:`qsync_jax.time_average` use it by default
   (``SolverConfig(loop="auto")``) for Diffrax's explicit tableaus with the default adjoints:
-  the fastest variant for one trajectory.
+  the fastest variant for one trajectory and for batches (``vmap``, sweeps).
 - :class:`Unrolled`: the same stages as a Diffrax solver, for ``diffeqsolve`` with any controller,
-  adjoint or event; in a ``SolverConfig`` it selects Diffrax's loop, the fastest variant per
-  trajectory for batches (``vmap``, sweeps).
+  adjoint or event; in a ``SolverConfig`` it selects Diffrax's loop.
 
 From the same first step both take the same steps as Diffrax's own loop on the same tableau
-and agree with it to rounding (``tests/test_solvers.py``). With ``dt0=None`` the lean loop
-starts from the controller's initial step for an ODE (Hairer's algorithm), where
+and agree with it to rounding (``tests/test_solvers.py``; under ``vmap`` the rounding of the
+stage sums differs, so adaptive steps may differ and answers agree to the tolerance). With
+``dt0=None`` the lean loop starts from the controller's initial step for an ODE (Hairer's
+algorithm), where
 ``diffeqsolve`` (Diffrax 0.7) starts from 0.01: then the answers agree to the tolerance. Costs
 per step (µs and XLA operations) are measured in ``benchmarks/bench_batched_step.py``.
 """
+
+import functools
 
 import diffrax as dfx
 import equinox as eqx
@@ -38,18 +41,57 @@ import numpy as np
 
 
 def _combine(y0, h, coefficients, fs):
-    """y0 + h Σ_j c_j f_j over the nonzero c_j (Python floats: no tableau arrays traced).
-
-    One reduction over the stacked y0 and stages: XLA keeps its result in memory, where a chain
-    of additions would be fused into (and recomputed by) each consumer of the stage's state.
-    """
+    """y0 + h Σ_j c_j f_j over the nonzero c_j (Python floats: no tableau arrays traced)."""
     pairs = [(float(c), f) for c, f in zip(coefficients, fs) if c != 0]
     if not pairs:
         return y0
-    weights = h * jnp.asarray(np.array([c for c, _ in pairs]), dtype=y0.dtype)
-    weights = jnp.concatenate([jnp.ones((1,), y0.dtype), weights])
-    stack = jnp.stack([y0] + [f for _, f in pairs])
-    return jnp.sum(weights[:, None] * stack, axis=0)
+    return _stage_sum(tuple(c for c, _ in pairs))(y0, h, *(f for _, f in pairs))
+
+
+@functools.cache
+def _stage_sum(weights: tuple[float, ...]):
+    r"""The function (y0, h, f_1, …, f_k) ↦ y0 + h Σ_j w_j f_j, fast alone and under ``vmap``.
+
+    Alone, one reduction over the stacked y0 and stages: XLA keeps its result in memory, where a
+    chain of additions would be fused into (and recomputed by) each consumer of the stage's
+    state. Under ``vmap`` XLA's CPU reduction over the stage axis (wherever the batch axis is)
+    costs several times the vector field; there (a custom batching rule) the sum is a chain of
+    additions in the reduction's order, fused into one loop. Both forms agree to rounding;
+    ``benchmarks/bench_batched_step.py`` measures µs per step alone and in batches. The
+    derivative is written with plain operations, which JAX can also transpose (reverse mode
+    cannot pass through a custom batching rule).
+    """
+    w = np.array(weights)
+
+    @jax.custom_batching.custom_vmap
+    def batched(y0, h, *fs):
+        scaled = h * jnp.asarray(w, dtype=y0.dtype)
+        stack = jnp.stack([y0, *fs])
+        return jnp.sum(jnp.concatenate([jnp.ones((1,), y0.dtype), scaled])[:, None] * stack,
+                       axis=0)
+
+    @batched.def_vmap
+    def _(axis_size, in_batched, y0, h, *fs):
+        y0, h, *fs = (x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
+                      for x, b in zip((y0, h, *fs), in_batched))
+        h = jnp.reshape(h, (axis_size,) + (1,) * (y0.ndim - 1))
+        total = y0
+        for c, f in zip(weights, fs):  # the reduction's order, as one fused chain
+            total = total + (h * c) * f
+        return total, True
+
+    @jax.custom_jvp
+    def stage_sum(y0, h, *fs):
+        return batched(y0, h, *fs)
+
+    @stage_sum.defjvp
+    def _(primals, tangents):
+        (y0, h, *fs), (dy0, dh, *dfs) = primals, tangents
+        tangent = dy0 + h * sum(c * df for c, df in zip(weights, dfs)) + dh * sum(
+            c * f for c, f in zip(weights, fs))
+        return stage_sum(y0, h, *fs), tangent
+
+    return stage_sum
 
 
 def _stages(field, t0, h, y0, f0, tableau: dfx.ButcherTableau):
@@ -78,9 +120,9 @@ class Unrolled(dfx.AbstractAdaptiveSolver):
     result is a Diffrax solver for ordinary differential equations (``diffrax.ODETerm``): use it
     wherever ``diffeqsolve`` takes one (step-size controllers, ``SaveAt`` with dense output,
     events, every adjoint). States must be single arrays (as in :func:`qsync_jax.evolve`, which
-    integrates one flat vector). In a :class:`qsync_jax.SolverConfig` it is the variant for
-    batches of trajectories (``vmap``, :func:`qsync_jax.sweep`), stepped in Diffrax's loop; one
-    trajectory runs faster with the plain solver in the lean loop (module docstring).
+    integrates one flat vector). In a :class:`qsync_jax.SolverConfig` it selects Diffrax's
+    loop; the plain solver in the lean loop (the default) is faster, alone and in batches
+    (module docstring).
     """
 
     solver: dfx.AbstractERK

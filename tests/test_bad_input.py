@@ -143,7 +143,8 @@ case("OptomechanicalNetwork-mu-shape", "mu", functools.partial(
     mu=jnp.zeros((3, 3))))
 for name, value in (("gamma", -0.5), ("xi", NAN), ("xi", 1.5), ("n_th", (-1.0, 0.0)),
                     ("omega", (1.0, 2.0, 3.0)), ("g", INF), ("gamma", "a")):
-    case(f"CorrelatedBathOscillators-{name}-{value}", name, functools.partial(bath, **{name: value}))
+    case(f"CorrelatedBathOscillators-{name}-{value}", name,
+         functools.partial(bath, **{name: value}))
 case("drift_spectrum-model-wrong-type", "model", functools.partial(qs.drift_spectrum, "model"))
 case("drift_spectrum-xi-nan", "xi", functools.partial(qs.drift_spectrum, bath(), NAN))
 case("exceptional_points-model-wrong-type", "model",

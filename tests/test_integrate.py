@@ -91,7 +91,10 @@ def test_jit_matches_no_jit_and_vmap_matches_loop():
     jitted = jax.jit(run)(gammas[1])
     for k, gamma in enumerate(gammas):
         single = run(gamma)
-        np.testing.assert_allclose(batched.cov[k], single.cov, rtol=1e-12)
+        # Under vmap a stage sum is a chain of additions, alone one reduction
+        # (qsync_jax._solvers._stage_sum): the same terms in the same order, but XLA may round
+        # them differently (fused multiply-adds), and the adaptive steps follow.
+        np.testing.assert_allclose(batched.cov[k], single.cov, rtol=1e-8)
     np.testing.assert_allclose(jitted.cov, run(gammas[1]).cov, rtol=1e-12)
 
 
@@ -121,7 +124,8 @@ def test_failures_are_values_and_errors():
     batch = jax.vmap(run)(jnp.array([0.1, -1e3, 0.2]))
     assert list(qs.status_names(batch.status)) == ["success", "diverged", "success"]
     assert batch.num_steps[1] < 10_000  # a blow-up stops at once, not at max_steps
-    np.testing.assert_allclose(batch.states.cov[2], run(0.2).states.cov, rtol=1e-12)
+    # to the rounding of the batched stage sums (test_jit_matches_no_jit_and_vmap_matches_loop)
+    np.testing.assert_allclose(batch.states.cov[2], run(0.2).states.cov, rtol=1e-8)
 
 
 @pytest.mark.parametrize(

@@ -173,7 +173,7 @@ def _measure(kind: str, section: dict, model) -> Callable:
     tol = {k: float(_finite(f"measure.{k}", section[k])) for k in ("rtol", "atol")}
     if not all(v > 0 and np.ndim(section[k]) == 0 for k, v in tol.items()):
         raise ValueError(f"measure.rtol and measure.atol must be numbers > 0; got {tol}")
-    config = qs.SolverConfig(solver=qs.Unrolled(), **tol)
+    config = qs.SolverConfig(**tol)
     measures = qs.SyncMeasures([tuple(p) for p in pairs], correlations=True)
     return jax.tree_util.Partial(
         functools.partial(_time_averages, config=config, measures=measures),

@@ -21,7 +21,8 @@ $$\frac{d\langle u\rangle}{dt} = f(t, \langle u\rangle),$$
 
 and the fluctuations around it, linearized, as
 
-$$\frac{dC}{dt} = A C + C A^\top + D, \qquad A = \frac{\partial f}{\partial u}\Big|_{\langle u\rangle}.$$
+$$\frac{dC}{dt} = A C + C A^\top + D,
+  \qquad A = \frac{\partial f}{\partial u}\Big|_{\langle u\rangle}.$$
 
 A final Gaussian model gives ``mean_field`` (f), ``diffusion`` (D) and the thermal occupation of
 each mode's bath (the default initial state); ``drift`` (A) defaults to ``jax.jacfwd`` of the

@@ -407,7 +407,8 @@ class CorrelatedBathNetwork(AbstractLinearModel):
         cls = type(self)
         self.omega = _site_values(cls, "omega", omega, N)
         self.gamma = _parameter(cls, "gamma", gamma, False)
-        self.correlation = check_parameter(cls, "correlation", _square("correlation", correlation, N))
+        correlation = _square("correlation", correlation, N)
+        self.correlation = check_parameter(cls, "correlation", correlation)
         _check_correlation(self.correlation)
         self.n_th = _site_values(cls, "n_th", n_th, N)
 

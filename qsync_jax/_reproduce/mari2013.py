@@ -39,12 +39,8 @@ def _window_label(window):
     return f"S̄ = (1/T)∫S dt over t ∈ [{window[0]:g}, {window[1]:g}] (1/ω₁)"
 
 
-BATCHED = qs.SolverConfig(solver=qs.Unrolled())
-"""Sweeps solve many points at once: Dopri8 with its stages unrolled (same steps, faster)."""
-
-
 def _mechanical_averages(window, model):
-    return qs.time_average(model, MECHANICS, window, config=BATCHED, throw=False)
+    return qs.time_average(model, MECHANICS, window, throw=False)
 
 
 def _averages_sweep(axis, values, quick, progress):

@@ -82,11 +82,8 @@ def sweep(
           def measures(t, state):
               return {"S_c": qs.complete_sync(state, 1, 3), "S_p": qs.phase_sync(state, 1, 3)}
 
-          batched = qs.SolverConfig(solver=qs.Unrolled())  # faster for many trajectories
-
           def fn(model):
-              return qs.time_average(model, measures, (1000.0, 2000.0), config=batched,
-                                     throw=False)
+              return qs.time_average(model, measures, (1000.0, 2000.0), throw=False)
 
     - ``model``: the model at the base point; parameters not swept keep its values.
     - ``axes``: ``{key: 1-D values, ...}``. A key is an array field of ``model`` (e.g.
