@@ -53,7 +53,7 @@ def host(report: dict) -> str:
     meta = report.get("metadata", {})
     load = meta.get("load_average_1min_at_start")
     text = f"{meta.get('cpu_count', '?')} cores"
-    return text + (f", load {num(load)} at start" if load is not None else "")
+    return text + (f", load {load:.1f} at start" if load is not None else "")
 
 
 # ------------------------------------------------------------------ one row per benchmark
