@@ -48,8 +48,7 @@ def solve_lyapunov(
     Unique iff no two eigenvalues of A sum to zero; where two do (|λᵢ + λⱼ| ≤ STABILITY_RTOL ·
     max|λ|), or the solution is not finite, the result is NaN. For a Hurwitz A and D = Dᵀ ⪰ 0 it
     is the stationary covariance $C = \int_0^\infty e^{At} D e^{A^\top t} dt$. Leading axes are
-    batch
-    axes. ``method``: ``"auto"`` (default), ``"kronecker"`` or ``"schur"`` (Bartels–Stewart,
+    batch axes. ``method``: ``"auto"`` (default), ``"kronecker"`` or ``"schur"`` (Bartels–Stewart,
     CPU only). (SciPy's ``solve_continuous_lyapunov(A, Q)`` solves A X + X Aᴴ = Q, i.e. Q = −D.)
     """
     A, D = _as_real(A, "`A`"), _as_real(D, "`D`")

@@ -19,19 +19,18 @@ Bounds come from ``bounds={"E": (10.0, 80.0)}``, else from the model's declared 
 bounds (:func:`qsync_jax.parameters`: e.g. rates, occupations and mechanical frequencies are
 positive — softplus — and ``xi`` lies in (−1, 1) — tanh); a parameter declared without bounds,
 or not declared, is unconstrained (``bounds={"gamma": None}`` lifts a declared bound). The
-scale s is the distance of the starting value from the finite bound (its magnitude when unbounded;
-1 when that is zero), so one learning rate suits parameters of very
-different sizes (μ ~ 0.02 and E ~ 50): a step of 0.01 in z changes x by the order of 1 %.
+scale s is the distance of the starting value from the finite bound (its magnitude when
+unbounded; 1 when that is zero), so one learning rate suits parameters of very different sizes
+(μ ~ 0.02 and E ~ 50): a step of 0.01 in z changes x by the order of 1 %.
 
 **Gradients.** ``gradient="reverse"`` uses ``jax.value_and_grad`` (one backward pass whatever the
 number of parameters; through a Diffrax solve this needs the default
 ``SolverConfig(adjoint=diffrax.RecursiveCheckpointAdjoint())``). ``gradient="forward"`` uses
 ``jax.jacfwd`` (one tangent per designed scalar); through a solve this needs
 ``SolverConfig(adjoint=diffrax.ForwardMode())`` in the objective. For a few parameters and long
-solves forward mode is the cheaper one (``benchmarks/bench_gradients.py``, the optomechanical
-pair of Mari et al., Fig. 2(a), t = 2000, value and gradient of S̄_p over (μ, E) on a CPU: about
-4× the value in forward mode, 7× in reverse mode with the default checkpoints; reverse mode
-wins beyond a handful of parameters). The reverse pass's memory is set by the number of
+solves forward mode is the cheaper one (``benchmarks/bench_gradients.py`` measures both
+against the value at the Fig. 2(a) pair of Mari et al.; the README quotes its results);
+reverse mode wins beyond a handful of parameters. The reverse pass's memory is set by the number of
 checkpoints, not by the length of the run. Steady-state objectives
 (:func:`qsync_jax.steady_state`) work with both.
 """

@@ -9,9 +9,9 @@ straight-line code,
 $$k_i = h\,f\Big(t_0 + c_i h,\; y_0 + \sum_{j<i} a_{ij} k_j\Big),\qquad
   y_1 = y_0 + \sum_i b_i k_i,\qquad e = \sum_i (b_i - \hat b_i)\, k_i,$$
 
-each stage sum one operation (:func:`_stage_sum`: a reduction alone, a contraction under
-``vmap``), with the method's first-same-as-last reuse, error estimate and
-dense output. Two ways to use them:
+each stage sum one operation (:func:`_stage_sum`: a reduction alone, one fused chain of
+additions under ``vmap``), with the method's first-same-as-last reuse, error estimate and dense
+output. Two ways to use them:
 
 - :func:`lean_solve`: a whole solve in one ``while`` loop of its own (a flat state vector, the
   stages, Diffrax's PID controller, saves and the divergence check fused into one loop body).
@@ -25,9 +25,9 @@ From the same first step both take the same steps as Diffrax's own loop on the s
 and agree with it to rounding (``tests/test_solvers.py``; under ``vmap`` the rounding of the
 stage sums differs, so adaptive steps may differ and answers agree to the tolerance). With
 ``dt0=None`` the lean loop starts from the controller's initial step for an ODE (Hairer's
-algorithm), where
-``diffeqsolve`` (Diffrax 0.7) starts from 0.01: then the answers agree to the tolerance. Costs
-per step (µs and XLA operations) are measured in ``benchmarks/bench_batched_step.py``.
+algorithm), where ``diffeqsolve`` (Diffrax 0.7) starts from 0.01: then the answers agree to the
+tolerance. Costs per step (µs and XLA operations) are measured in
+``benchmarks/bench_batched_step.py``.
 """
 
 import functools

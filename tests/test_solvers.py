@@ -209,3 +209,34 @@ def test_small_matmul_derivatives_in_both_modes_and_under_vmap():
     got = jax.grad(lambda A: jnp.sum(jax.vmap(lambda a: loss(_small_matmul, a))(A)))(A)
     want = jax.grad(lambda A: jnp.sum(jax.vmap(lambda a: loss(plain, a))(A)))(A)
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ stage sums
+
+
+def test_stage_sum_alone_batched_and_its_derivatives():
+    from qsync_jax._solvers import _stage_sum
+
+    rng = np.random.default_rng(3)
+    weights = (0.25, -1.5, 3.0)
+    y0, fs = jnp.asarray(rng.normal(size=(4, 6))), jnp.asarray(rng.normal(size=(3, 4, 6)))
+    h = jnp.asarray(rng.uniform(0.1, 1.0, size=4))
+    want = y0 + h[:, None] * jnp.einsum("j,jbn->bn", jnp.asarray(weights), fs)
+    stage_sum = _stage_sum(weights)
+    np.testing.assert_allclose(stage_sum(y0[0], h[0], *fs[:, 0]), want[0], rtol=1e-13)
+    batched = jax.vmap(stage_sum)(y0, h, *fs)  # the custom batching rule
+    np.testing.assert_allclose(batched, want, rtol=1e-13)
+    mixed = jax.vmap(stage_sum, (0, None, None, 0, None))(y0, h[0], fs[0, 0], fs[1], fs[2, 0])
+    np.testing.assert_allclose(
+        mixed, y0 + h[0] * (0.25 * fs[0, 0] + -1.5 * fs[1] + 3.0 * fs[2, 0]), rtol=1e-13)
+
+    def loss(h, y0, f):  # a scalar of the batched sum, for both differentiation modes
+        return jnp.sum(jnp.sin(jax.vmap(stage_sum, (0, 0, 0, 0, 0))(y0, h, f, 2 * f, f ** 2)))
+
+    exact = jax.grad(loss, argnums=(0, 1, 2))(h, y0, fs[0])
+    forward = jax.jacfwd(loss, argnums=(0, 1, 2))(h, y0, fs[0])
+    eps = 1e-6
+    fd = (loss(h.at[1].add(eps), y0, fs[0]) - loss(h.at[1].add(-eps), y0, fs[0])) / (2 * eps)
+    np.testing.assert_allclose(exact[0][1], fd, rtol=1e-7)
+    for e, f in zip(exact, forward):
+        np.testing.assert_allclose(e, f, rtol=1e-12)
