@@ -16,7 +16,7 @@ timed) is the accuracy reference of both: at t ~ 20000 the direct solve at the d
 carries a phase error of its own. JSON via ``benchmarks/_common.py`` into
 ``benchmarks/results/``.
 
-Usage: ``python benchmarks/bench_floquet.py [--t-transient 400] [--repeats 3]``
+Usage: ``python benchmarks/bench_floquet.py [--t-transient 400] [--repeats 10]``
 """
 
 import argparse
@@ -59,7 +59,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--windows", default=WINDOWS)
     parser.add_argument("--t-transient", type=float, default=400.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     windows = [tuple(float(v) for v in w.split(":")) for w in args.windows.split(",")]

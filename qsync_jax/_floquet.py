@@ -193,15 +193,30 @@ def _shoot(model, x_ref, f_ref, T0, config, max_iter, tol):
     return x - delta[:-1], T - delta[-1], converged, steps + sol.stats["num_steps"]
 
 
-def _period_guess(ts, means, x_s, f_s, period_max):
+def _period_guess(ts, means, rates, x_s, f_s, period_max):
     """Guess of the period from the transient's samples: the time since its last upward
-    crossing of the section f_s·(u − u_s) = 0 before reaching u_s (the one at u_s excluded)."""
-    g = (means - x_s) @ f_s
+    crossing of the section g(u) = f_s·(u − u_s) = 0 before reaching u_s (the one at u_s
+    excluded), located by cubic Hermite interpolation of g between samples (ġ = f_s·f(u) from
+    the mean-field ``rates``: the guess is accurate to O(spacing⁴), not O(spacing²))."""
+    g, dg = (means - x_s) @ f_s, rates @ f_s
     up = ((g[:-1] < 0) & (g[1:] >= 0)).at[-1].set(False)
     found = jnp.any(up)
     i = up.shape[0] - 1 - jnp.argmax(up[::-1])
-    t_cross = ts[i] + (ts[i + 1] - ts[i]) * (-g[i]) / (g[i + 1] - g[i])
-    return jnp.where(found, ts[-1] - t_cross, period_max), found
+    h = ts[i + 1] - ts[i]
+    g0, g1, d0, d1 = g[i], g[i + 1], dg[i] * h, dg[i + 1] * h
+
+    def hermite(s):  # g on [ts[i], ts[i+1]] at ts[i] + s h, and its s-derivative
+        value = ((2 * s**3 - 3 * s**2 + 1) * g0 + (s**3 - 2 * s**2 + s) * d0
+                 + (-2 * s**3 + 3 * s**2) * g1 + (s**3 - s**2) * d1)
+        slope = ((6 * s**2 - 6 * s) * (g0 - g1) + (3 * s**2 - 4 * s + 1) * d0
+                 + (3 * s**2 - 2 * s) * d1)
+        return value, slope
+
+    s = -g0 / (g1 - g0)  # the linear estimate, then Newton's method on the cubic
+    for _ in range(4):
+        value, slope = hermite(s)
+        s = jnp.clip(s - value / jnp.where(slope > 0, slope, 1.0), 0.0, 1.0)
+    return jnp.where(found, ts[-1] - (ts[i] + s * h), period_max), found
 
 
 # ----------------------------------------------------------------------------- the orbit
@@ -216,7 +231,7 @@ class OrbitOptions(eqx.Module):
     tol: float = 1e-8
     neutral_tol: float = 1e-6
     distance_tol: float = 1e-4
-    n_probe: int = eqx.field(static=True, default=1024)
+    n_probe: int = eqx.field(static=True, default=256)
     config: SolverConfig = SolverConfig(rtol=1e-11, atol=1e-11)
 
 
@@ -247,7 +262,8 @@ def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=No
     config_orbit = options.config
     x_s = state_s.mean
     f_s = model.mean_field(t_s, x_s)
-    T0, found = _period_guess(ts, means, x_s, f_s, options.period_max)
+    rates = jax.vmap(model.mean_field)(ts, means)
+    T0, found = _period_guess(ts, means, rates, x_s, f_s, options.period_max)
     # The guess T0 does not move the fixed point: no derivative flows through it.
     T0 = jax.lax.stop_gradient(T0)
     x, T, converged, shoot_steps = _shoot(model, x_s, f_s, T0, config_orbit, options.max_iter,
@@ -389,7 +405,8 @@ def periodic_orbit(
       smaller, is taken),
       ``neutral_tol`` (‖Mf − f‖ ≤ tol‖f‖ checks the neutral multiplier), ``distance_tol`` (the
       trajectory at ``t_transient`` must be this close to the orbit, relative), ``n_probe``
-      (samples of the transient's last ``period_max`` that guess the period), ``config``
+      (samples of the transient's last ``period_max`` that guess the period, its last return
+      to the section located by cubic Hermite interpolation), ``config``
       (solver of the orbit: tighter than the transient's by default).
     - ``throw``: raise when no locked orbit is found (default); with ``throw=False`` the status
       says why and every output is NaN: :attr:`Status.no_periodic_orbit` (no convergence:
@@ -433,30 +450,55 @@ def _affine_power(M, Q, k, n_bits=32):
 
 def _quadrature(fn, t_k, C, points, props, noises, weights, times):
     """Σ_q w_q fn(t_k + s_q, (p(s_q), Φ(s_q) C Φ(s_q)ᵀ + Q(s_q))): ∫ fn over nodes s_q of a
-    period that starts at t_k with covariance C."""
-    covs = jnp.einsum("qij,jk,qlk->qil", props, C, props) + noises
-    values = jax.vmap(fn)(t_k + times, GaussianState(mean=points, cov=covs))
-    return jax.tree_util.tree_map(lambda v: jnp.tensordot(weights, v, axes=1), values)
+    period that starts at t_k with covariance C (t_k and C may carry leading period axes)."""
+    covs = props @ C[..., None, :, :] @ jnp.swapaxes(props, -1, -2) + noises
+    t = t_k[..., None] + times
+    batch = t.shape
+    flat = jax.vmap(fn)(t.reshape(-1), GaussianState(
+        mean=jnp.broadcast_to(points, (*batch, points.shape[-1])).reshape(-1, points.shape[-1]),
+        cov=covs.reshape(-1, *covs.shape[-2:])))
+    return jax.tree_util.tree_map(
+        lambda v: jnp.tensordot(v.reshape(*batch, *v.shape[1:]), weights,
+                                axes=([len(batch) - 1], [0])), flat)
+
+
+PERIODS_PER_CHUNK = 32
+"""Whole periods evaluated together in :func:`_periods_integral` (one vectorized batch of
+PERIODS_PER_CHUNK × nodes states)."""
 
 
 def _periods_integral(orbit: PeriodicOrbit, fn, C, t_first, n_periods, max_periods, kind):
-    """Σ over n_periods whole periods from (t_first, C) of ∫ fn dt; the covariance after them."""
-    T = orbit.period
+    """Σ over n_periods whole periods from (t_first, C) of ∫ fn dt; the covariance after them.
 
-    def period(t_k, C):
-        return _quadrature(fn, t_k, C, orbit.node_points, orbit.node_propagators,
-                           orbit.node_noise, orbit.node_weights, orbit.node_times)
+    The covariances at the periods' starts follow by C ↦ M C Mᵀ + Q (sequential, cheap); the
+    quadratures of PERIODS_PER_CHUNK periods are evaluated as one batch."""
+    T, M, Q, K = orbit.period, orbit.monodromy, orbit.noise, PERIODS_PER_CHUNK
 
-    acc0 = jax.tree_util.tree_map(jnp.zeros_like, period(t_first, C))
+    def chunk(k0, C):
+        def advance(C, k):
+            return jnp.where(k < n_periods, M @ C @ M.T + Q, C), C
+
+        C, starts = jax.lax.scan(advance, C, k0 + jnp.arange(K, dtype=k0.dtype))
+        k = k0 + jnp.arange(K, dtype=k0.dtype)
+        values = _quadrature(fn, t_first + k * T, starts, orbit.node_points,
+                             orbit.node_propagators, orbit.node_noise, orbit.node_weights,
+                             orbit.node_times)
+        inside = k < n_periods
+        return C, jax.tree_util.tree_map(
+            lambda v: jnp.sum(jnp.where(inside.reshape((K,) + (1,) * (v.ndim - 1)), v, 0.0),
+                              axis=0), values)
+
+    k0 = jnp.zeros_like(T)
+    acc0 = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype),
+                                  jax.eval_shape(chunk, k0, C)[1])
 
     def body(carry):
         k, C, acc = carry
-        acc = jax.tree_util.tree_map(jnp.add, acc, period(t_first + k * T, C))
-        return k + 1.0, orbit.monodromy @ C @ orbit.monodromy.T + orbit.noise, acc
+        C, values = chunk(k, C)
+        return k + K, C, jax.tree_util.tree_map(jnp.add, acc, values)
 
-    k0 = jnp.zeros_like(T)
     _, C, acc = eqxi.while_loop(lambda c: c[0] < n_periods, body, (k0, C, acc0),
-                                max_steps=max_periods, kind=kind)
+                                max_steps=-(-max_periods // K), kind=kind)
     return C, acc
 
 

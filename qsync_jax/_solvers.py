@@ -38,6 +38,7 @@ import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 
 def _combine(y0, h, coefficients, fs):
@@ -46,6 +47,17 @@ def _combine(y0, h, coefficients, fs):
     if not pairs:
         return y0
     return _stage_sum(tuple(c for c, _ in pairs))(y0, h, *(f for _, f in pairs))
+
+
+def _weighted_sum(y0, h, weights, fs):
+    """y0 + h Σ_j w_j f_j (y0 None: 0) as one reduction over the stacked y0 and f_j: XLA keeps
+    the sum in memory, where a chain of additions would be fused into (and recomputed by) each
+    of its consumers."""
+    dtype = fs[0].dtype
+    coefficients = h * jnp.asarray(np.asarray(weights), dtype=dtype)
+    if y0 is not None:
+        coefficients, fs = jnp.concatenate([jnp.ones((1,), dtype), coefficients]), [y0, *fs]
+    return jnp.sum(coefficients[:, None] * jnp.stack(fs), axis=0)
 
 
 @functools.cache
@@ -58,17 +70,13 @@ def _stage_sum(weights: tuple[float, ...]):
     costs several times the vector field; there (a custom batching rule) the sum is a chain of
     additions in the reduction's order, fused into one loop. Both forms agree to rounding;
     ``benchmarks/bench_batched_step.py`` measures µs per step alone and in batches. The
-    derivative is written with plain operations, which JAX can also transpose (reverse mode
+    derivative is one reduction of plain operations, which JAX can also transpose (reverse mode
     cannot pass through a custom batching rule).
     """
-    w = np.array(weights)
 
     @jax.custom_batching.custom_vmap
     def batched(y0, h, *fs):
-        scaled = h * jnp.asarray(w, dtype=y0.dtype)
-        stack = jnp.stack([y0, *fs])
-        return jnp.sum(jnp.concatenate([jnp.ones((1,), y0.dtype), scaled])[:, None] * stack,
-                       axis=0)
+        return _weighted_sum(y0, h, weights, fs)
 
     @batched.def_vmap
     def _(axis_size, in_batched, y0, h, *fs):
@@ -84,11 +92,17 @@ def _stage_sum(weights: tuple[float, ...]):
     def stage_sum(y0, h, *fs):
         return batched(y0, h, *fs)
 
-    @stage_sum.defjvp
+    @functools.partial(stage_sum.defjvp, symbolic_zeros=True)
     def _(primals, tangents):
+        # dy0 + h Σ w_j df_j + dh Σ w_j f_j over the nonzero tangents, one reduction.
         (y0, h, *fs), (dy0, dh, *dfs) = primals, tangents
-        tangent = dy0 + h * sum(c * df for c, df in zip(weights, dfs)) + dh * sum(
-            c * f for c, f in zip(weights, fs))
+        nonzero = [(c, df) for c, df in zip(weights, dfs) if not isinstance(df, SymbolicZero)]
+        dy0 = None if isinstance(dy0, SymbolicZero) else dy0
+        tangent = jnp.zeros_like(y0) if dy0 is None else dy0
+        if nonzero:
+            tangent = _weighted_sum(dy0, h, *zip(*nonzero))
+        if not isinstance(dh, SymbolicZero):
+            tangent = tangent + dh * _weighted_sum(None, 1.0, weights, fs)
         return stage_sum(y0, h, *fs), tangent
 
     return stage_sum

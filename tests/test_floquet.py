@@ -73,6 +73,24 @@ def test_phase_diffusion_matches_direct_variance_growth(orbit):
     np.testing.assert_allclose(rate * T, Z @ np.asarray(orbit.noise) @ Z, rtol=1e-4)
 
 
+@pytest.mark.parametrize("n_samples, rtol", [(64, 3e-4), (256, 1e-6), (1024, 1e-8)])
+def test_period_guess_interpolates_the_last_section_crossing(n_samples, rtol):
+    from qsync_jax._floquet import _period_guess
+
+    # An ellipse traversed with period 2π/1.3, sampled off-phase; the cubic Hermite
+    # interpolation of the crossing converges as spacing⁴ (linear interpolation: spacing²).
+    omega = 1.3
+    ts = jnp.linspace(0.37, 40.37, n_samples)
+    means = jnp.stack([2.0 * jnp.cos(omega * ts), jnp.sin(omega * ts)], axis=1)
+    rates = omega * jnp.stack([-2.0 * jnp.sin(omega * ts), jnp.cos(omega * ts)], axis=1)
+    guess, found = _period_guess(ts, means, rates, means[-1], rates[-1], 100.0)
+    assert bool(found)
+    np.testing.assert_allclose(guess, 2 * np.pi / omega, rtol=rtol)
+    # No crossing in the samples: the guess is period_max.
+    guess, found = _period_guess(ts[:3], means[:3], rates[:3], means[2], rates[2], 100.0)
+    assert not bool(found) and float(guess) == 100.0
+
+
 @pytest.mark.parametrize("mu", [0.1])
 def test_unlocked_pair_has_no_orbit(mu):
     model = dataclasses.replace(PAIR, mu=jnp.asarray(mu))
