@@ -478,8 +478,8 @@ def _periods_integral(orbit: PeriodicOrbit, fn, C, t_first, n_periods, max_perio
         def advance(C, k):
             return jnp.where(k < n_periods, M @ C @ M.T + Q, C), C
 
-        C, starts = jax.lax.scan(advance, C, k0 + jnp.arange(K, dtype=k0.dtype))
         k = k0 + jnp.arange(K, dtype=k0.dtype)
+        C, starts = jax.lax.scan(advance, C, k)
         values = _quadrature(fn, t_first + k * T, starts, orbit.node_points,
                              orbit.node_propagators, orbit.node_noise, orbit.node_weights,
                              orbit.node_times)
@@ -542,6 +542,8 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
     value = jax.tree_util.tree_map(lambda v: v / (t_b - t_a), acc)
     point_b, prop_b, noise_b = jax.tree_util.tree_map(lambda a: a[-1], extras)
     state_b = GaussianState(point_b, prop_b @ C_b @ prop_b.T + noise_b)
+    status = Status.where((status == Status.success) & (k_b - k_a > max_periods),
+                          Status.max_steps_reached, status)  # the loop stopped short
     status = mark_nonfinite(status, (value, state_b))
     value = jax.tree_util.tree_map(lambda v: jnp.where(status == Status.success, v, jnp.nan),
                                    value)
@@ -584,7 +586,8 @@ def floquet_time_average(
     pair, t_s = 400: relative distance ~1e-5; window averages within 5e-8 of a direct solve at
     rtol 1e-11 for windows from t = 1000 on, 1.3e-6 for [500, 537]; t_s = 250 or 300 give
     2e-6 or 1.5e-5 from t = 1000 on): start windows well after ``t_transient`` or raise it.
-    ``max_periods`` (static) bounds the number of whole periods in the window.
+    ``max_periods`` (static) bounds the number of whole periods in the window (more:
+    :attr:`Status.max_steps_reached`, NaN values).
     Without a locked orbit the status says so and the values are NaN (see :func:`periodic_orbit`).
     """
     window = jnp.asarray(window)

@@ -98,9 +98,10 @@ def _stage_sum(weights: tuple[float, ...]):
         (y0, h, *fs), (dy0, dh, *dfs) = primals, tangents
         nonzero = [(c, df) for c, df in zip(weights, dfs) if not isinstance(df, SymbolicZero)]
         dy0 = None if isinstance(dy0, SymbolicZero) else dy0
-        tangent = jnp.zeros_like(y0) if dy0 is None else dy0
         if nonzero:
             tangent = _weighted_sum(dy0, h, *zip(*nonzero))
+        else:
+            tangent = jnp.zeros_like(y0) if dy0 is None else dy0
         if not isinstance(dh, SymbolicZero):
             tangent = tangent + dh * _weighted_sum(None, 1.0, weights, fs)
         return stage_sum(y0, h, *fs), tangent

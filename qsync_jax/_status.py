@@ -35,7 +35,8 @@ class Status(eqx.Enumeration, metaclass=_Named):
     success = ""
     max_steps_reached = (
         "The solver reached `max_steps` before the final time. Increase "
-        "`SolverConfig(max_steps=...)`, loosen `rtol`/`atol`, or shorten the run."
+        "`SolverConfig(max_steps=...)` (a Floquet average: `max_periods`), loosen "
+        "`rtol`/`atol`, or shorten the run."
     )
     diverged = (
         "The state diverged (non-finite or beyond 1e150). The mean field is "

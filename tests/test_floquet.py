@@ -155,6 +155,18 @@ def test_floquet_average_under_vmap_gives_status_per_point():
     assert np.isnan(out.value["complete_sync"][1]).all()
 
 
+def test_window_longer_than_max_periods_is_a_status_not_a_truncated_average():
+    window = (600.0, 700.0)  # 15 whole periods of 6.44
+    ok = qs.time_average(PAIR, MEASURES, window, method="floquet", max_periods=16)
+    short = qs.time_average(PAIR, MEASURES, window, method="floquet", max_periods=10,
+                            throw=False)
+    assert qs.status_names(short.status) == "max_steps_reached"
+    assert np.isnan(short.value["complete_sync"]).all()
+    assert np.isfinite(ok.value["complete_sync"]).all()
+    with pytest.raises(Exception, match="max_periods"):
+        qs.time_average(PAIR, MEASURES, window, method="floquet", max_periods=10)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_derivatives_match_finite_differences(mode):
