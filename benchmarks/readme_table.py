@@ -192,8 +192,8 @@ def row_floquet(r):
     rows = r["rows"]
     windows = ", ".join(f"[{num(w['window'][0])}, {num(w['window'][1])}]" for w in rows)
     return (
-        f"window averages by Floquet propagation, Fig. 2(a) pair, windows {windows} "
-        f"(`bench_floquet.py`; {host(r)})",
+        f"window averages by Floquet propagation, Fig. 2(a) pair, windows {windows}, "
+        f"transient to t = {num(r['t_transient'])} (`bench_floquet.py`; {host(r)})",
         "; ".join(f"{seconds(w['floquet']['run_cpu_s'])} CPU" for w in rows),
         "the direct solve of each window, same tolerances: "
         + "; ".join(f"{seconds(w['direct']['run_cpu_s'])} CPU" for w in rows),

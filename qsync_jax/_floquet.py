@@ -29,6 +29,11 @@ the half-width of the oscillator's Lorentzian line (Z(s) = Φ(s)⁻ᵀZ). Along 
 covariance therefore gains (t/T)·ZᵀQZ · f fᵀ: a quantity that sees the tangent f (e.g. q₋, p₋
 of two unequal orbits) grows linearly in time, and measures such as S_c decay like 1/t.
 
+**Settling.** A trajectory still δ off the orbit where the propagation starts passes the
+orbit's point θ = Z·δ later in time (its asymptotic phase), and the decaying rest of δ changes
+A and D for a few dozen periods; both leave errors in the phase variance that are linear in δ
+and never decay. Window averages add both to first order (:func:`_settled_covariance`).
+
 **Shooting.** After a transient the orbit point is found by Newton's method on
 G(u, T) = (φ_T(u) − u, f(u_s)·(u − u_s)) (the second component, a phase condition, fixes the
 point on the hyperplane through the trajectory's state u_s orthogonal to the flow), with the
@@ -72,6 +77,8 @@ class PeriodicOrbit(AbstractResult):
       neutral one first, the others by decreasing modulus.
     - ``monodromy``: (2n, 2n) M = Φ(T); ``noise``: (2n, 2n) Q(T), so that C_{k+1} = M C_k Mᵀ + Q.
     - ``phase_response``: (2n,) Z (left eigenvector of M for 1, Z·f(p(0)) = 1), units of time.
+    - ``phase_offset``: θ = Z·(u − p(0)) for the trajectory's mean u at ``t_anchor``: to first
+      order it passes the orbit's phase of ``point`` at ``t_anchor − θ`` (asymptotic phase).
     - ``phase_diffusion``: D_φ, Var φ = 2 D_φ t for the phase in radians.
     - ``node_times``, ``node_points``, ``node_propagators``, ``node_noise``: s_q, p(s_q), Φ(s_q),
       Q(s_q) at the composite Gauss–Legendre nodes of one period (``node_weights``: weights,
@@ -89,6 +96,7 @@ class PeriodicOrbit(AbstractResult):
     monodromy: Float[Array, "2n 2n"]
     noise: Float[Array, "2n 2n"]
     phase_response: Float[Array, " 2n"]
+    phase_offset: Float[Array, ""]
     phase_diffusion: Float[Array, ""]
     node_times: Float[Array, " Q"]
     node_weights: Float[Array, " Q"]
@@ -190,7 +198,13 @@ def _shoot(model, x_ref, f_ref, T0, config, max_iter, tol):
     G = jnp.concatenate([sol.ys[-1] - x_safe, jnp.dot(f_ref, x_safe - x_ref)[None]])
     delta = jnp.linalg.solve(J, G)
     converged = converged & (from_diffrax(sol.result) == Status.success)
-    return x - delta[:-1], T - delta[-1], converged, steps + sol.stats["num_steps"]
+    return x - delta[:-1], T - delta[-1], J, converged, steps + sol.stats["num_steps"]
+
+
+def _phase_response(M, f):
+    """Z with Mᵀ Z = Z and Z·f = 1: [[Mᵀ − 1, f], [fᵀ, 0]] (Z, c) = (0, 1) (then c = 0)."""
+    rhs = jnp.zeros(M.shape[0] + 1, M.dtype).at[-1].set(1.0)
+    return jnp.linalg.solve(_bordered(M.T, f, f), rhs)[:-1]
 
 
 def _period_guess(ts, means, rates, x_s, f_s, period_max):
@@ -230,8 +244,9 @@ class OrbitOptions(eqx.Module):
     max_iter: int = eqx.field(static=True, default=20)
     tol: float = 1e-8
     neutral_tol: float = 1e-6
-    distance_tol: float = 1e-4
+    distance_tol: float = 1e-3
     n_probe: int = eqx.field(static=True, default=256)
+    settle_periods: int = eqx.field(static=True, default=64)
     config: SolverConfig = SolverConfig(rtol=1e-11, atol=1e-11)
 
 
@@ -255,7 +270,7 @@ def _transient(model, state0, t0, t_s, config, options):
 def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=None):
     """The transient to t_s, the shooting from its state, then the propagators over one period.
 
-    ``extra_times(T)``: further times in [0, T] at which (p, Φ, Q) are returned (in the same
+    ``extra_times(T, θ)``: further times in [0, T] at which (p, Φ, Q) are returned (in the same
     solve), or None. Returns the orbit (its status combined with the transient's) and them."""
     state_s, (ts, means), transient_status, steps = _transient(model, state0, t0, t_s, config,
                                                                options)
@@ -266,28 +281,29 @@ def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=No
     T0, found = _period_guess(ts, means, rates, x_s, f_s, options.period_max)
     # The guess T0 does not move the fixed point: no derivative flows through it.
     T0 = jax.lax.stop_gradient(T0)
-    x, T, converged, shoot_steps = _shoot(model, x_s, f_s, T0, config_orbit, options.max_iter,
-                                          options.tol)
+    x, T, J, converged, shoot_steps = _shoot(model, x_s, f_s, T0, config_orbit,
+                                             options.max_iter, options.tol)
     converged = converged & found
     # Keep the propagator solve finite where the shooting failed (its outputs become NaN below).
     T_safe = jnp.where(converged, T, 1.0)
     x_safe = jnp.where(converged, x, x_s)
-    nodes, weights = _nodes(T_safe, options.panels, x.dtype)
-    extra = jnp.zeros(0, x.dtype) if extra_times is None else extra_times(T_safe)
-    times = jnp.concatenate([nodes, extra, T_safe[None]])
-    order = jnp.argsort(times)
     dim = x.shape[0]
     eye = jnp.eye(dim, dtype=x.dtype)
+    # The phase offset from the last Newton monodromy (at the penultimate iterate), so that the
+    # extra times may depend on it; the phase response reported is the propagator solve's.
+    f = model.mean_field(T_safe, x_safe)
+    theta = _phase_response(jax.lax.stop_gradient(J[:dim, :dim]) + eye, f) @ (x_s - x_safe)
+    nodes, weights = _nodes(T_safe, options.panels, x.dtype)
+    extra = jnp.zeros(0, x.dtype) if extra_times is None else extra_times(T_safe, theta)
+    times = jnp.concatenate([nodes, extra, T_safe[None]])
+    order = jnp.argsort(times)
     sol = _solve(model, (x_safe, eye, jnp.zeros_like(eye)), jnp.zeros_like(T_safe), T_safe,
                  config_orbit, _save_state, ts=times[order], vector_field=_propagator_field)
     ys = jax.tree_util.tree_map(lambda a: a[jnp.argsort(order)], sol.ys)
     points, props, noises = jax.tree_util.tree_map(lambda a: a[:nodes.shape[0]], ys)
     extras = jax.tree_util.tree_map(lambda a: a[nodes.shape[0]:-1], ys)
     M, Q = ys[1][-1], ys[2][-1]
-    f = model.mean_field(T_safe, x_safe)
-    # Phase response: [[Mᵀ − 1, f], [fᵀ, 0]] (Z, c) = (0, 1) gives Mᵀ Z = Z, Z·f = 1 (c = 0).
-    rhs = jnp.zeros(dim + 1, x.dtype).at[-1].set(1.0)
-    Z = jnp.linalg.solve(_bordered(M.T, f, f), rhs)[:-1]
+    Z = _phase_response(M, f)
     phase_variance_rate = Z @ Q @ Z / T_safe
     D_phi = 0.5 * (2 * jnp.pi / T_safe) ** 2 * phase_variance_rate
 
@@ -312,7 +328,8 @@ def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=No
     nan = lambda a: jnp.where(ok, a, jnp.nan)  # noqa: E731
     orbit = PeriodicOrbit(
         point=nan(x), period=nan(T), t_anchor=t_s, multipliers=nan(multipliers),
-        monodromy=nan(M), noise=nan(Q), phase_response=nan(Z), phase_diffusion=nan(D_phi),
+        monodromy=nan(M), noise=nan(Q), phase_response=nan(Z), phase_offset=nan(theta),
+        phase_diffusion=nan(D_phi),
         node_times=nan(nodes), node_weights=nan(weights), node_points=nan(points),
         node_propagators=nan(props), node_noise=nan(noises), state=state_s,
         status=status, num_steps=steps + shoot_steps + sol.stats["num_steps"],
@@ -365,7 +382,7 @@ def _check_options(options):
         value = getattr(options, name)
         if _is_concrete(value) and not (np.isfinite(value) and value > 0):
             raise ValueError(f"`options.{name}` must be positive and finite; got {value}.")
-    for name in ("panels", "max_iter", "n_probe"):
+    for name in ("panels", "max_iter", "n_probe", "settle_periods"):
         value = getattr(options, name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"`options.{name}` must be a positive integer; got {value!r}.")
@@ -406,8 +423,10 @@ def periodic_orbit(
       ``neutral_tol`` (‖Mf − f‖ ≤ tol‖f‖ checks the neutral multiplier), ``distance_tol`` (the
       trajectory at ``t_transient`` must be this close to the orbit, relative), ``n_probe``
       (samples of the transient's last ``period_max`` that guess the period, its last return
-      to the section located by cubic Hermite interpolation), ``config``
-      (solver of the orbit: tighter than the transient's by default).
+      to the section located by cubic Hermite interpolation), ``settle_periods`` (window
+      averages: periods over which the first-order settling correction is summed, in whole
+      chunks of 32), ``config`` (solver of the orbit: tighter than the transient's by
+      default).
     - ``throw``: raise when no locked orbit is found (default); with ``throw=False`` the status
       says why and every output is NaN: :attr:`Status.no_periodic_orbit` (no convergence:
       unlocked/quasi-periodic, chaotic or not oscillating) or
@@ -502,10 +521,76 @@ def _periods_integral(orbit: PeriodicOrbit, fn, C, t_first, n_periods, max_perio
     return C, acc
 
 
-def _window_phases(window, t_s, T):
-    """Period index k and phase s ∈ [0, T) of the window's ends: t = t_s + kT + s."""
-    k = jnp.floor((window - t_s) / T)
-    return k, jnp.clip(window - t_s - k * T, 0.0, T)
+def _settled_covariance(model, orbit: PeriodicOrbit, k_stop, n_periods):
+    r"""The covariance at the start of period K = min(k_stop, n_periods), to first order in the
+    trajectory's remaining distance from the orbit at t_s; and K.
+
+    At t_s the mean is u_s = p(0) + δ = p(θ) + e to first order, θ = Z·δ (the asymptotic phase
+    offset, in time) and e = δ − θ f(p(0)), which decays along the orbit as
+    δu(t_s + kT + s) = Φ(s) M^k e. The covariance at phase 0 is C_s − θ Ċ
+    (Ċ = AC_s + C_sAᵀ + D). While e decays the covariance equation sees A + ∂A[δu] and
+    D + ∂D[δu] (∂: derivative in the mean, along δu), so that the covariance at the start of
+    period k is C_k + δC_k, with C_{k+1} = M C_k Mᵀ + Q and
+
+    $$\delta C_{k+1} = M\Big(\delta C_k
+      + \int_0^T \Phi(s)^{-1} S_k(s)\,\Phi(s)^{-\top}ds\Big)M^\top,\qquad
+      S_k = \partial A[\delta u]\,C + C\,\partial A[\delta u]^\top + \partial D[\delta u],$$
+
+    C = Φ(s) C_k Φ(s)ᵀ + Q(s) (the integral by the period's quadrature nodes). Both terms are
+    errors linear in δ that would otherwise persist: the phase variance keeps them (there is no
+    restoring force along the orbit). Periods are counted from t_s − θ (``phase_offset``).
+    Left out: terms of second order in δ. ``n_periods`` (static) is rounded up to whole chunks
+    of PERIODS_PER_CHUNK periods; periods from ``k_stop`` on (the window's) are not
+    corrected."""
+    M, Q = orbit.monodromy, orbit.noise
+    p, props, noises = orbit.node_points, orbit.node_propagators, orbit.node_noise
+    s, w = orbit.node_times, orbit.node_weights
+    t, delta = jnp.zeros_like(orbit.period), orbit.state.mean - orbit.point
+    theta = orbit.phase_offset
+    e = delta - theta * model.mean_field(t, orbit.point)
+    A = model.drift(t, orbit.point)
+    AC = A @ orbit.state.cov
+    C0 = orbit.state.cov - theta * (AC + AC.T + model.diffusion(t, orbit.point))
+    inv_props = jnp.linalg.inv(props)
+    noise_inv = noises @ jnp.swapaxes(inv_props, -1, -2)  # Q(s) Φ(s)⁻ᵀ
+    K = PERIODS_PER_CHUNK
+
+    def derivatives(t, u, du, inv):  # Φ⁻¹ ∂A[du] and Φ⁻¹ ∂D[du] Φ⁻ᵀ (zero, free, if D is fixed)
+        _, out = jax.jvp(lambda v: (inv @ model.drift(t, v), inv @ model.diffusion(t, v) @ inv.T),
+                         (u,), (du,))
+        return out
+
+    def chunk(carry, k0):
+        def advance(carry, k):
+            C, e = carry
+            return (M @ C @ M.T + Q, M @ e), (C, e)
+
+        (C_next, e_next), (Cs, es) = jax.lax.scan(advance, carry[:2], k0 + jnp.arange(K))
+        du = jnp.einsum("qij,kj->kqi", props, es)  # (K, nodes, 2n)
+        G, dD = jax.vmap(jax.vmap(derivatives), in_axes=(None, None, 0, None))(s, p, du, inv_props)
+        # Φ⁻¹ (∂A C + C ∂Aᵀ + ∂D) Φ⁻ᵀ with C = Φ C_k Φᵀ + Q: Y + Yᵀ + Φ⁻¹∂DΦ⁻ᵀ, Y = G(Φ C_k + QΦ⁻ᵀ)
+        Y = G @ (props @ Cs[:, None] + noise_inv)
+        sources = Y + jnp.swapaxes(Y, -1, -2) + dD
+        X = jnp.tensordot(sources, w, axes=([1], [0]))  # (K, 2n, 2n)
+
+        def accumulate(dC, kx):
+            k, x = kx
+            return jnp.where(k < k_stop, M @ (dC + x) @ M.T, dC), None
+
+        dC, _ = jax.lax.scan(accumulate, carry[2], (k0 + jnp.arange(K), X))
+        return (C_next, e_next, dC), None
+
+    (_, _, dC), _ = jax.lax.scan(chunk, (C0, e, jnp.zeros_like(C0)),
+                                 K * jnp.arange(-(-n_periods // K)))
+    n = jnp.minimum(k_stop, K * -(-n_periods // K))
+    P_M, P_Q = _affine_power(M, Q, n)
+    return P_M @ C0 @ P_M.T + P_Q + dC, n
+
+
+def _window_phases(window, t_origin, T):
+    """Period index k ≥ 0 and phase s ∈ [0, T] of the window's ends: t = t_origin + kT + s."""
+    k = jnp.maximum(jnp.floor((window - t_origin) / T), 0.0)
+    return k, jnp.clip(window - t_origin - k * T, 0.0, T)
 
 
 @eqx.filter_jit
@@ -515,16 +600,18 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
     t_s = jnp.minimum(t_transient, t_a)
     panels = options.panels
 
-    def extra_times(T):  # Gauss–Legendre nodes on [0, s_a] and [0, s_b], and s_b itself
-        _, (s_a, s_b) = _window_phases(window, t_s, T)
+    def extra_times(T, theta):  # Gauss–Legendre nodes on [0, s_a] and [0, s_b], and s_b itself
+        _, (s_a, s_b) = _window_phases(window, t_s - theta, T)
         return jnp.concatenate([_nodes(s_a, panels, T.dtype)[0], _nodes(s_b, panels, T.dtype)[0],
                                 s_b[None]])
 
     orbit, extras = _orbit(model, state0, t0, t_s, config, options, extra_times)
     status = orbit.status
-    T = jnp.where(status == Status.success, orbit.period, 1.0)
-    orbit = eqx.tree_at(lambda o: o.period, orbit, T)
-    (k_a, k_b), (s_a, s_b) = _window_phases(window, t_s, T)
+    ok = status == Status.success  # else finite stand-ins keep the algebra finite (NaN below)
+    T, theta = jnp.where(ok, orbit.period, 1.0), jnp.where(ok, orbit.phase_offset, 0.0)
+    orbit = eqx.tree_at(lambda o: (o.period, o.phase_offset), orbit, (T, theta))
+    t_origin = t_s - theta  # when the trajectory passes the orbit's point (asymptotic phase)
+    (k_a, k_b), (s_a, s_b) = _window_phases(window, t_origin, T)
     m = 8 * panels
     partial = [jax.tree_util.tree_map(lambda a: a[i * m:(i + 1) * m], extras) for i in (0, 1)]
     weights = [_nodes(s, panels, T.dtype)[1] for s in (s_a, s_b)]
@@ -532,12 +619,15 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
 
     # ∫_{t_a}^{t_b} = Σ_{k_a ≤ k < k_b} ∫_period k − ∫_{[0, s_a]} of period k_a + ∫_{[0, s_b]}
     # of period k_b; the covariance at the start of period k is (M, Q) composed k times.
-    P_M, P_Q = _affine_power(orbit.monodromy, orbit.noise, k_a.astype(int))
-    C_a = P_M @ orbit.state.cov @ P_M.T + P_Q
+    C_settled, k_settled = _settled_covariance(model, orbit, k_a.astype(int),
+                                               options.settle_periods)
+    P_M, P_Q = _affine_power(orbit.monodromy, orbit.noise, k_a.astype(int) - k_settled)
+    C_a = P_M @ C_settled @ P_M.T + P_Q
     kind = "lax" if isinstance(config.adjoint, dfx.ForwardMode) else "checkpointed"
-    C_b, acc = _periods_integral(orbit, fn, C_a, t_s + k_a * T, k_b - k_a, max_periods, kind)
-    head = _quadrature(fn, t_s + k_a * T, C_a, *partial[0], weights[0], times[0])
-    tail = _quadrature(fn, t_s + k_b * T, C_b, *partial[1], weights[1], times[1])
+    C_b, acc = _periods_integral(orbit, fn, C_a, t_origin + k_a * T, k_b - k_a, max_periods,
+                                 kind)
+    head = _quadrature(fn, t_origin + k_a * T, C_a, *partial[0], weights[0], times[0])
+    tail = _quadrature(fn, t_origin + k_b * T, C_b, *partial[1], weights[1], times[1])
     acc = jax.tree_util.tree_map(lambda w, a, b: w - a + b, acc, head, tail)
     value = jax.tree_util.tree_map(lambda v: v / (t_b - t_a), acc)
     point_b, prop_b, noise_b = jax.tree_util.tree_map(lambda a: a[-1], extras)
@@ -561,7 +651,7 @@ def floquet_time_average(
     t0: float = 0.0,
     config: SolverConfig = SolverConfig(),
     throw: bool = True,
-    t_transient: float = 400.0,
+    t_transient: float = 250.0,
     options: OrbitOptions = OrbitOptions(),
     max_periods: int = 1_000_000,
 ) -> TimeAverage:
@@ -570,7 +660,7 @@ def floquet_time_average(
     The mean and covariance are integrated directly from ``t0`` to t_s = min(``t_transient``,
     t_a); there the locked orbit is found (:func:`periodic_orbit`), the covariance is carried to
     the period containing t_a by C ↦ M C Mᵀ + Q composed k times (binary powers), and with
-    t = t_s + kT + s,
+    t = t_s − θ + kT + s (θ: the trajectory's phase offset, ``PeriodicOrbit.phase_offset``),
 
     $$\int_{t_a}^{t_b} = \sum_{k_a \le k < k_b} \int_{\text{period } k}
       - \int_0^{s_a}\Big|_{k_a} + \int_0^{s_b}\Big|_{k_b},$$
@@ -582,10 +672,14 @@ def floquet_time_average(
     products, whatever the window's start. Derivatives as for :func:`periodic_orbit` (forward
     mode with ``diffrax.ForwardMode()`` in ``config`` and ``options.config``).
 
-    Accuracy is limited by how far the trajectory still is from the orbit at t_s (Mari et al.'s
-    pair, t_s = 400: relative distance ~1e-5; window averages within 5e-8 of a direct solve at
-    rtol 1e-11 for windows from t = 1000 on, 1.3e-6 for [500, 537]; t_s = 250 or 300 give
-    2e-6 or 1.5e-5 from t = 1000 on): start windows well after ``t_transient`` or raise it.
+    At t_s the trajectory is still off the orbit (Mari et al.'s pair: 7e-4 of the radius at
+    t_s = 250, 2e-5 at 400). What that does to the covariance over the periods before the
+    window is added to first order (:func:`_settled_covariance`, ``options.settle_periods``
+    periods): without it the phase variance would keep an error linear in the distance —
+    window averages from t = 1000 on were 2e-6 off at t_s = 250, 1.5e-5 at 300, 5e-8 at 400;
+    with it they are within 2e-8 of a direct solve at rtol 1e-11 for t_s = 250 … 400 (1.2e-7
+    at 200, 9e-7 at 150: second order). Hence the default ``t_transient`` = 250. Periods of the
+    window itself are not corrected: start windows well after ``t_transient``.
     ``max_periods`` (static) bounds the number of whole periods in the window (more:
     :attr:`Status.max_steps_reached`, NaN values).
     Without a locked orbit the status says so and the values are NaN (see :func:`periodic_orbit`).

@@ -189,6 +189,7 @@ def _sync_dense(t, s):
     return qs.complete_sync(s, 1, 3), qs.phase_sync(s, 1, 5)
 
 
+@pytest.mark.slow  # ~50–70 s on 2 cores
 def test_time_average_bloch_matches_dense():
     network = make_ring(*RINGS["N4-nearest-no-mf-approx"][:2])
     ring = qs.OptomechanicalRing.from_network(network)
@@ -365,6 +366,7 @@ def _ring_average(model):
     return qs.time_average(model, _ring_sync, (2.0, 6.0), config=SWEEP_CONFIG, throw=False)
 
 
+@pytest.mark.slow  # ~50–70 s on 2 cores
 def test_sweep_over_rings_runs_the_bloch_path():
     mus = [0.01, 0.03]
     SEEN_STATES.clear()
