@@ -29,10 +29,11 @@ the half-width of the oscillator's Lorentzian line (Z(s) = Φ(s)⁻ᵀZ). Along 
 covariance therefore gains (t/T)·ZᵀQZ · f fᵀ: a quantity that sees the tangent f (e.g. q₋, p₋
 of two unequal orbits) grows linearly in time, and measures such as S_c decay like 1/t.
 
-**Settling.** A trajectory still δ off the orbit where the propagation starts passes the
-orbit's point θ = Z·δ later in time (its asymptotic phase), and the decaying rest of δ changes
-A and D for a few dozen periods; both leave errors in the phase variance that are linear in δ
-and never decay. Window averages add both to first order (:func:`_settled_covariance`).
+**Settling.** A trajectory still δ off the orbit where the propagation starts, at t_s, is at
+the orbit's phase τ = Z·δ there (its asymptotic phase: it passes p(0) at t_s − τ), and the
+decaying rest of δ changes A and D for a few dozen periods; both leave errors in the phase
+variance that are linear in δ and never decay. Window averages add both to first order
+(:func:`_settled_covariance`).
 
 **Shooting.** After a transient the orbit point is found by Newton's method on
 G(u, T) = (φ_T(u) − u, f(u_s)·(u − u_s)) (the second component, a phase condition, fixes the
@@ -77,8 +78,9 @@ class PeriodicOrbit(AbstractResult):
       neutral one first, the others by decreasing modulus.
     - ``monodromy``: (2n, 2n) M = Φ(T); ``noise``: (2n, 2n) Q(T), so that C_{k+1} = M C_k Mᵀ + Q.
     - ``phase_response``: (2n,) Z (left eigenvector of M for 1, Z·f(p(0)) = 1), units of time.
-    - ``phase_offset``: θ = Z·(u − p(0)) for the trajectory's mean u at ``t_anchor``: to first
-      order it passes the orbit's phase of ``point`` at ``t_anchor − θ`` (asymptotic phase).
+    - ``phase_offset``: τ = Z·(u − p(0)) for the trajectory's mean u at ``t_anchor``: to first
+      order the trajectory is at the orbit's phase τ then, i.e. it passes ``point`` at
+      ``t_anchor − τ`` (its asymptotic phase, in units of time).
     - ``phase_diffusion``: D_φ, Var φ = 2 D_φ t for the phase in radians.
     - ``node_times``, ``node_points``, ``node_propagators``, ``node_noise``: s_q, p(s_q), Φ(s_q),
       Q(s_q) at the composite Gauss–Legendre nodes of one period (``node_weights``: weights,
@@ -270,7 +272,7 @@ def _transient(model, state0, t0, t_s, config, options):
 def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=None):
     """The transient to t_s, the shooting from its state, then the propagators over one period.
 
-    ``extra_times(T, θ)``: further times in [0, T] at which (p, Φ, Q) are returned (in the same
+    ``extra_times(T, τ)``: further times in [0, T] at which (p, Φ, Q) are returned (in the same
     solve), or None. Returns the orbit (its status combined with the transient's) and them."""
     state_s, (ts, means), transient_status, steps = _transient(model, state0, t0, t_s, config,
                                                                options)
@@ -289,12 +291,13 @@ def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=No
     x_safe = jnp.where(converged, x, x_s)
     dim = x.shape[0]
     eye = jnp.eye(dim, dtype=x.dtype)
-    # The phase offset from the last Newton monodromy (at the penultimate iterate), so that the
-    # extra times may depend on it; the phase response reported is the propagator solve's.
+    # The phase offset τ = Z·(u_s − p(0)) is needed before the propagator solve (the extra
+    # times may depend on it): its value from the last Newton monodromy (at the penultimate
+    # iterate, no derivative); its derivative, straight through, from the solve's monodromy.
     f = model.mean_field(T_safe, x_safe)
-    theta = _phase_response(jax.lax.stop_gradient(J[:dim, :dim]) + eye, f) @ (x_s - x_safe)
+    tau_guess = jax.lax.stop_gradient(_phase_response(J[:dim, :dim] + eye, f) @ (x_s - x_safe))
     nodes, weights = _nodes(T_safe, options.panels, x.dtype)
-    extra = jnp.zeros(0, x.dtype) if extra_times is None else extra_times(T_safe, theta)
+    extra = jnp.zeros(0, x.dtype) if extra_times is None else extra_times(T_safe, tau_guess)
     times = jnp.concatenate([nodes, extra, T_safe[None]])
     order = jnp.argsort(times)
     sol = _solve(model, (x_safe, eye, jnp.zeros_like(eye)), jnp.zeros_like(T_safe), T_safe,
@@ -304,6 +307,8 @@ def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=No
     extras = jax.tree_util.tree_map(lambda a: a[nodes.shape[0]:-1], ys)
     M, Q = ys[1][-1], ys[2][-1]
     Z = _phase_response(M, f)
+    tau_live = Z @ (x_s - x_safe)
+    tau = tau_guess + tau_live - jax.lax.stop_gradient(tau_live)
     phase_variance_rate = Z @ Q @ Z / T_safe
     D_phi = 0.5 * (2 * jnp.pi / T_safe) ** 2 * phase_variance_rate
 
@@ -328,7 +333,7 @@ def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=No
     nan = lambda a: jnp.where(ok, a, jnp.nan)  # noqa: E731
     orbit = PeriodicOrbit(
         point=nan(x), period=nan(T), t_anchor=t_s, multipliers=nan(multipliers),
-        monodromy=nan(M), noise=nan(Q), phase_response=nan(Z), phase_offset=nan(theta),
+        monodromy=nan(M), noise=nan(Q), phase_response=nan(Z), phase_offset=nan(tau),
         phase_diffusion=nan(D_phi),
         node_times=nan(nodes), node_weights=nan(weights), node_points=nan(points),
         node_propagators=nan(props), node_noise=nan(noises), state=state_s,
@@ -412,7 +417,7 @@ def periodic_orbit(
     **Other arguments:**
 
     - ``t_transient``: when the trajectory is taken to be on the orbit (default 400; for Mari et
-      al.'s pair the distance to the orbit then is ~1e-5 of its radius, the slowest
+      al.'s pair the distance to the orbit then is ~2e-5 of its radius, the slowest
       non-neutral multiplier being 0.87 per period of 6.44).
     - ``state0``, ``t0``, ``config``: initial state, time and solver of the transient
       (:func:`evolve`).
@@ -521,15 +526,15 @@ def _periods_integral(orbit: PeriodicOrbit, fn, C, t_first, n_periods, max_perio
     return C, acc
 
 
-def _settled_covariance(model, orbit: PeriodicOrbit, k_stop, n_periods):
-    r"""The covariance at the start of period K = min(k_stop, n_periods), to first order in the
-    trajectory's remaining distance from the orbit at t_s; and K.
+def _settled_covariance(model, orbit: PeriodicOrbit, tau, k_stop, n_periods):
+    r"""The covariance at the start of period n = min(k_stop, n_periods) counted from t_s − τ,
+    to first order in the trajectory's remaining distance from the orbit at t_s; and n.
 
-    At t_s the mean is u_s = p(0) + δ = p(θ) + e to first order, θ = Z·δ (the asymptotic phase
-    offset, in time) and e = δ − θ f(p(0)), which decays along the orbit as
-    δu(t_s + kT + s) = Φ(s) M^k e. The covariance at phase 0 is C_s − θ Ċ
-    (Ċ = AC_s + C_sAᵀ + D). While e decays the covariance equation sees A + ∂A[δu] and
-    D + ∂D[δu] (∂: derivative in the mean, along δu), so that the covariance at the start of
+    At t_s the mean is u_s = p(0) + δ = p(τ) + e to first order: the trajectory is at the orbit's
+    phase τ = Z·δ (``phase_offset``) and passes p(0) at t_s − τ, when its covariance is
+    C_s − τĊ (Ċ = AC_s + C_sAᵀ + D); e = δ − τ f(p(0)) decays along the orbit as
+    δu(t_s − τ + kT + s) = Φ(s) M^k e. While it does, the covariance equation sees A + ∂A[δu]
+    and D + ∂D[δu] (∂: derivative in the mean, along δu), so that the covariance at the start of
     period k is C_k + δC_k, with C_{k+1} = M C_k Mᵀ + Q and
 
     $$\delta C_{k+1} = M\Big(\delta C_k
@@ -538,22 +543,19 @@ def _settled_covariance(model, orbit: PeriodicOrbit, k_stop, n_periods):
 
     C = Φ(s) C_k Φ(s)ᵀ + Q(s) (the integral by the period's quadrature nodes). Both terms are
     errors linear in δ that would otherwise persist: the phase variance keeps them (there is no
-    restoring force along the orbit). Periods are counted from t_s − θ (``phase_offset``).
-    Left out: terms of second order in δ. ``n_periods`` (static) is rounded up to whole chunks
-    of PERIODS_PER_CHUNK periods; periods from ``k_stop`` on (the window's) are not
-    corrected."""
+    restoring force along the orbit). Left out: terms of second order in δ. ``n_periods``
+    (static) is rounded up to whole chunks of PERIODS_PER_CHUNK periods; periods from
+    ``k_stop`` on (the window's) are not corrected."""
     M, Q = orbit.monodromy, orbit.noise
     p, props, noises = orbit.node_points, orbit.node_propagators, orbit.node_noise
     s, w = orbit.node_times, orbit.node_weights
     t, delta = jnp.zeros_like(orbit.period), orbit.state.mean - orbit.point
-    theta = orbit.phase_offset
-    e = delta - theta * model.mean_field(t, orbit.point)
-    A = model.drift(t, orbit.point)
-    AC = A @ orbit.state.cov
-    C0 = orbit.state.cov - theta * (AC + AC.T + model.diffusion(t, orbit.point))
+    e = delta - tau * model.mean_field(t, orbit.point)
+    AC = model.drift(t, orbit.point) @ orbit.state.cov
+    C0 = orbit.state.cov - tau * (AC + AC.T + model.diffusion(t, orbit.point))
     inv_props = jnp.linalg.inv(props)
     noise_inv = noises @ jnp.swapaxes(inv_props, -1, -2)  # Q(s) Φ(s)⁻ᵀ
-    K = PERIODS_PER_CHUNK
+    chunk_size = PERIODS_PER_CHUNK
 
     def derivatives(t, u, du, inv):  # Φ⁻¹ ∂A[du] and Φ⁻¹ ∂D[du] Φ⁻ᵀ (zero, free, if D is fixed)
         _, out = jax.jvp(lambda v: (inv @ model.drift(t, v), inv @ model.diffusion(t, v) @ inv.T),
@@ -563,28 +565,27 @@ def _settled_covariance(model, orbit: PeriodicOrbit, k_stop, n_periods):
     def chunk(carry, k0):
         def advance(carry, k):
             C, e = carry
-            return (M @ C @ M.T + Q, M @ e), (C, e)
+            return (jnp.where(k < k_stop, M @ C @ M.T + Q, C), M @ e), (C, e)
 
-        (C_next, e_next), (Cs, es) = jax.lax.scan(advance, carry[:2], k0 + jnp.arange(K))
-        du = jnp.einsum("qij,kj->kqi", props, es)  # (K, nodes, 2n)
+        ks = k0 + jnp.arange(chunk_size)
+        (C_next, e_next), (Cs, es) = jax.lax.scan(advance, carry[:2], ks)
+        du = jnp.einsum("qij,kj->kqi", props, es)  # (chunk, nodes, 2n)
         G, dD = jax.vmap(jax.vmap(derivatives), in_axes=(None, None, 0, None))(s, p, du, inv_props)
         # Φ⁻¹ (∂A C + C ∂Aᵀ + ∂D) Φ⁻ᵀ with C = Φ C_k Φᵀ + Q: Y + Yᵀ + Φ⁻¹∂DΦ⁻ᵀ, Y = G(Φ C_k + QΦ⁻ᵀ)
         Y = G @ (props @ Cs[:, None] + noise_inv)
-        sources = Y + jnp.swapaxes(Y, -1, -2) + dD
-        X = jnp.tensordot(sources, w, axes=([1], [0]))  # (K, 2n, 2n)
+        X = jnp.tensordot(Y + jnp.swapaxes(Y, -1, -2) + dD, w, axes=([1], [0]))
 
         def accumulate(dC, kx):
             k, x = kx
             return jnp.where(k < k_stop, M @ (dC + x) @ M.T, dC), None
 
-        dC, _ = jax.lax.scan(accumulate, carry[2], (k0 + jnp.arange(K), X))
+        dC, _ = jax.lax.scan(accumulate, carry[2], (ks, X))
         return (C_next, e_next, dC), None
 
-    (_, _, dC), _ = jax.lax.scan(chunk, (C0, e, jnp.zeros_like(C0)),
-                                 K * jnp.arange(-(-n_periods // K)))
-    n = jnp.minimum(k_stop, K * -(-n_periods // K))
-    P_M, P_Q = _affine_power(M, Q, n)
-    return P_M @ C0 @ P_M.T + P_Q + dC, n
+    n_chunks = -(-n_periods // chunk_size)
+    (C, _, dC), _ = jax.lax.scan(chunk, (C0, e, jnp.zeros_like(C0)),
+                                 chunk_size * jnp.arange(n_chunks))
+    return C + dC, jnp.minimum(k_stop, chunk_size * n_chunks)
 
 
 def _window_phases(window, t_origin, T):
@@ -600,17 +601,26 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
     t_s = jnp.minimum(t_transient, t_a)
     panels = options.panels
 
-    def extra_times(T, theta):  # Gauss–Legendre nodes on [0, s_a] and [0, s_b], and s_b itself
-        _, (s_a, s_b) = _window_phases(window, t_s - theta, T)
+    def origin(tau):  # periods count from t_s − τ (the trajectory at p(0)), or from t_s if later
+        return jnp.where(t_a >= t_s - tau, t_s - tau, t_s)  # than the window's start
+
+    def extra_times(T, tau):  # Gauss–Legendre nodes on [0, s_a] and [0, s_b], and s_b itself
+        _, (s_a, s_b) = _window_phases(window, origin(tau), T)
         return jnp.concatenate([_nodes(s_a, panels, T.dtype)[0], _nodes(s_b, panels, T.dtype)[0],
                                 s_b[None]])
 
     orbit, extras = _orbit(model, state0, t0, t_s, config, options, extra_times)
     status = orbit.status
     ok = status == Status.success  # else finite stand-ins keep the algebra finite (NaN below)
-    T, theta = jnp.where(ok, orbit.period, 1.0), jnp.where(ok, orbit.phase_offset, 0.0)
-    orbit = eqx.tree_at(lambda o: (o.period, o.phase_offset), orbit, (T, theta))
-    t_origin = t_s - theta  # when the trajectory passes the orbit's point (asymptotic phase)
+    T, tau = jnp.where(ok, orbit.period, 1.0), jnp.where(ok, orbit.phase_offset, 0.0)
+    orbit = eqx.tree_at(lambda o: o.period, orbit, T)
+    # The extras were saved at times that carry τ's value only: add its derivative, ẏ ∂s/∂τ dτ.
+    s_extra = extra_times(jax.lax.stop_gradient(T), tau)
+    ds = s_extra - jax.lax.stop_gradient(s_extra)
+    rates = jax.vmap(_propagator_field, in_axes=(0, 0, None))(s_extra, extras, model)
+    extras = jax.tree_util.tree_map(
+        lambda y, r: y + r * ds.reshape((-1,) + (1,) * (y.ndim - 1)), extras, rates)
+    t_origin = origin(tau)
     (k_a, k_b), (s_a, s_b) = _window_phases(window, t_origin, T)
     m = 8 * panels
     partial = [jax.tree_util.tree_map(lambda a: a[i * m:(i + 1) * m], extras) for i in (0, 1)]
@@ -619,7 +629,7 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
 
     # ∫_{t_a}^{t_b} = Σ_{k_a ≤ k < k_b} ∫_period k − ∫_{[0, s_a]} of period k_a + ∫_{[0, s_b]}
     # of period k_b; the covariance at the start of period k is (M, Q) composed k times.
-    C_settled, k_settled = _settled_covariance(model, orbit, k_a.astype(int),
+    C_settled, k_settled = _settled_covariance(model, orbit, t_s - t_origin, k_a.astype(int),
                                                options.settle_periods)
     P_M, P_Q = _affine_power(orbit.monodromy, orbit.noise, k_a.astype(int) - k_settled)
     C_a = P_M @ C_settled @ P_M.T + P_Q
@@ -660,7 +670,7 @@ def floquet_time_average(
     The mean and covariance are integrated directly from ``t0`` to t_s = min(``t_transient``,
     t_a); there the locked orbit is found (:func:`periodic_orbit`), the covariance is carried to
     the period containing t_a by C ↦ M C Mᵀ + Q composed k times (binary powers), and with
-    t = t_s − θ + kT + s (θ: the trajectory's phase offset, ``PeriodicOrbit.phase_offset``),
+    t = t_s − τ + kT + s (τ: the trajectory's phase offset, ``PeriodicOrbit.phase_offset``),
 
     $$\int_{t_a}^{t_b} = \sum_{k_a \le k < k_b} \int_{\text{period } k}
       - \int_0^{s_a}\Big|_{k_a} + \int_0^{s_b}\Big|_{k_b},$$
@@ -677,9 +687,10 @@ def floquet_time_average(
     window is added to first order (:func:`_settled_covariance`, ``options.settle_periods``
     periods): without it the phase variance would keep an error linear in the distance —
     window averages from t = 1000 on were 2e-6 off at t_s = 250, 1.5e-5 at 300, 5e-8 at 400;
-    with it they are within 2e-8 of a direct solve at rtol 1e-11 for t_s = 250 … 400 (1.2e-7
-    at 200, 9e-7 at 150: second order). Hence the default ``t_transient`` = 250. Periods of the
-    window itself are not corrected: start windows well after ``t_transient``.
+    with it they are within 2.5e-8 of a direct solve at rtol 1e-11 for t_s = 250 … 400
+    (with ``distance_tol`` raised to let them through: 1.2e-7 at 200, 8e-7 at 150, second
+    order). Hence the default ``t_transient`` = 250. Periods of the window itself are not
+    corrected: start windows well after ``t_transient``.
     ``max_periods`` (static) bounds the number of whole periods in the window (more:
     :attr:`Status.max_steps_reached`, NaN values).
     Without a locked orbit the status says so and the values are NaN (see :func:`periodic_orbit`).
