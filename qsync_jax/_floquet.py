@@ -685,12 +685,12 @@ def floquet_time_average(
     At t_s the trajectory is still off the orbit (Mari et al.'s pair: 7e-4 of the radius at
     t_s = 250, 2e-5 at 400). What that does to the covariance over the periods before the
     window is added to first order (:func:`_settled_covariance`, ``options.settle_periods``
-    periods): without it the phase variance would keep an error linear in the distance —
-    window averages from t = 1000 on were 2e-6 off at t_s = 250, 1.5e-5 at 300, 5e-8 at 400;
-    with it they are within 2.5e-8 of a direct solve at rtol 1e-11 for t_s = 250 … 400
-    (with ``distance_tol`` raised to let them through: 1.2e-7 at 200, 8e-7 at 150, second
-    order). Hence the default ``t_transient`` = 250. Periods of the window itself are not
-    corrected: start windows well after ``t_transient``.
+    periods): without it the phase variance would keep an error linear in the distance (the
+    test ``test_short_transient_is_corrected_to_first_order``: 2e-6 without, 2e-8 with it, for
+    [700, 800] from t_s = 250; ``benchmarks/bench_floquet.py`` records the accuracy of the
+    default against a direct solve at rtol 1e-11). Hence the default ``t_transient`` = 250;
+    shorter transients leave errors of second order in the distance. Periods of the window
+    itself are not corrected: start windows well after ``t_transient``.
     ``max_periods`` (static) bounds the number of whole periods in the window (more:
     :attr:`Status.max_steps_reached`, NaN values).
     Without a locked orbit the status says so and the values are NaN (see :func:`periodic_orbit`).
