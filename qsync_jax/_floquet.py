@@ -61,7 +61,7 @@ from ._integrate import (
     _solve,
 )
 from ._matmul import matmul as _matmul
-from ._models._base import AbstractModel
+from ._models._base import AbstractGaussianModel, AbstractModel
 from ._results import AbstractResult, TimeAverage, _is_concrete
 from ._status import Status, from_diffrax, mark_nonfinite
 
@@ -158,49 +158,50 @@ def _bordered(M, f, f_ref):
 
 
 def _newton(model, x_ref, f_ref, T0, config, max_iter, tol):
-    """Newton's iteration on the shooting equations; also returns its last Newton matrix."""
+    """Newton's iteration on the shooting equations."""
 
     def cond(carry):
-        _, _, err, it, status, _, _ = carry
+        _, _, err, it, status, _ = carry
         return (err > tol) & (it < max_iter) & (status == Status.success) & ~jnp.isnan(err)
 
     def body(carry):
-        x, T, _, it, _, steps, _ = carry
+        x, T, _, it, _, steps = carry
         x_T, M, status, n = _flow(model, x, T, config)
         J = _bordered(M, model.mean_field(T, x_T), f_ref)
         delta = jnp.linalg.solve(J, -jnp.concatenate([x_T - x, jnp.dot(f_ref, x - x_ref)[None]]))
         x_new, T_new = x + delta[:-1], T + delta[-1]
         err = jnp.linalg.norm(delta[:-1]) / (1.0 + jnp.linalg.norm(x))
         err = jnp.maximum(err, jnp.abs(delta[-1]) / T)
-        return x_new, T_new, err, it + 1, status, steps + n, J
+        return x_new, T_new, err, it + 1, status, steps + n
 
-    n = x_ref.shape[0]
     init = (x_ref, T0, jnp.asarray(jnp.inf, T0.dtype), jnp.asarray(0), Status.success,
-            jnp.asarray(0), jnp.eye(n + 1, dtype=x_ref.dtype))
-    x, T, err, _, status, steps, J = jax.lax.while_loop(cond, body, init)
+            jnp.asarray(0))
+    x, T, err, _, status, steps = jax.lax.while_loop(cond, body, init)
     converged = (err <= tol) & (status == Status.success) & (T > 0)
-    return x, T, J, converged, steps
+    return x, T, converged, steps
 
 
 def _shoot(model, x_ref, f_ref, T0, config, max_iter, tol):
     """The fixed point z* = (u*, T*) of G(z; θ) = (φ_T(u) − u, f_ref·(u − u_ref)) = 0.
 
     Newton's iteration runs on constants (no derivative flows through it); the result is then
-    z = z* − J⁻¹ G(z*; θ) with J = ∂G/∂z held constant: equal to z* (G(z*) ≈ 0, so this is one
-    more Newton step) and with derivative −J⁻¹ ∂G/∂θ, the implicit function theorem, in forward
-    and reverse mode alike (θ: the model's parameters and the section u_ref, f_ref).
+    z = z* − J⁻¹ G(z*; θ) with J = ∂G/∂z at z* held constant: equal to z* (G(z*) ≈ 0, so this
+    is one more Newton step) and with derivative −J⁻¹ ∂G/∂θ, the implicit function theorem, in
+    forward and reverse mode alike (θ: the model's parameters and the section u_ref, f_ref).
+    G and J come from one solve of the variational equation at z*: J from the iteration's last
+    step, at the point before z*, would be off by that step, and so would the derivative.
     """
     dynamic, static = eqx.partition((model, x_ref, f_ref), eqx.is_inexact_array)
     model_c, x_ref_c, f_ref_c = eqx.combine(jax.lax.stop_gradient(dynamic), static)
-    x, T, J, converged, steps = _newton(model_c, x_ref_c, f_ref_c, T0, config, max_iter, tol)
-    # G at the fixed point, differentiable in θ: the mean field over one period.
+    x, T, converged, steps = _newton(model_c, x_ref_c, f_ref_c, T0, config, max_iter, tol)
+    # G at the fixed point, differentiable in θ, and the Newton matrix there (constant).
     x_safe, T_safe = jnp.where(converged, x, x_ref_c), jnp.where(converged, T, 1.0)
-    sol = _solve(model, x_safe, jnp.zeros_like(T_safe), T_safe, config, _save_state,
-                 vector_field=lambda t, u, m: m.mean_field(t, u))
-    G = jnp.concatenate([sol.ys[-1] - x_safe, jnp.dot(f_ref, x_safe - x_ref)[None]])
+    x_T, M, status, n = _flow(model, x_safe, T_safe, config)
+    J = jax.lax.stop_gradient(_bordered(M, model.mean_field(T_safe, x_T), f_ref))
+    G = jnp.concatenate([x_T - x_safe, jnp.dot(f_ref, x_safe - x_ref)[None]])
     delta = jnp.linalg.solve(J, G)
-    converged = converged & (from_diffrax(sol.result) == Status.success)
-    return x - delta[:-1], T - delta[-1], J, converged, steps + sol.stats["num_steps"]
+    converged = converged & (status == Status.success)
+    return x - delta[:-1], T - delta[-1], J, converged, steps + n
 
 
 def _phase_response(M, f):
@@ -244,7 +245,7 @@ class OrbitOptions(eqx.Module):
     period_max: float = 100.0
     panels: int = eqx.field(static=True, default=8)
     max_iter: int = eqx.field(static=True, default=20)
-    tol: float = 1e-8
+    tol: float = 1e-6
     neutral_tol: float = 1e-6
     distance_tol: float = 1e-3
     n_probe: int = eqx.field(static=True, default=256)
@@ -292,8 +293,8 @@ def _orbit(model, state0, t0, t_s, config, options: OrbitOptions, extra_times=No
     dim = x.shape[0]
     eye = jnp.eye(dim, dtype=x.dtype)
     # The phase offset τ = Z·(u_s − p(0)) is needed before the propagator solve (the extra
-    # times may depend on it): its value from the last Newton monodromy (at the penultimate
-    # iterate, no derivative); its derivative, straight through, from the solve's monodromy.
+    # times may depend on it): its value from the shooting's monodromy at the fixed point (held
+    # constant); its derivative, straight through, from the propagator solve's monodromy.
     f = model.mean_field(T_safe, x_safe)
     tau_guess = jax.lax.stop_gradient(_phase_response(J[:dim, :dim] + eye, f) @ (x_s - x_safe))
     nodes, weights = _nodes(T_safe, options.panels, x.dtype)
@@ -351,7 +352,7 @@ def _combine(transient, orbit):
 
 @eqx.filter_jit
 def _periodic_orbit(model, state0, t0, t_transient, config, options, throw):
-    orbit, _ = _orbit(model, state0, t0, t_transient, config, options)
+    orbit, _ = _orbit(model, _initial(model, state0), t0, t_transient, config, options)
     status = mark_nonfinite(orbit.status, (orbit.period, orbit.point))
     orbit = eqx.tree_at(lambda o: o.status, orbit, status)
     if throw:
@@ -368,16 +369,24 @@ def _check_scalar_time(name, value):
 
 
 def _prepare(model, state0, t0):
+    """Checks of the model, a given ``state0`` and ``t0``. The default initial state is built
+    inside the compiled function (:func:`_initial`): physical by construction, and built
+    eagerly it would cost more than the checks."""
     if not isinstance(model, AbstractModel):
         raise TypeError(f"`model` must be a qsync_jax model; got {type(model).__name__}.")
-    state0 = model.initial_state() if state0 is None else state0
-    if not isinstance(state0, GaussianState):
-        raise TypeError(f"`model` must have a dense covariance (a GaussianState); got a "
-                        f"{type(state0).__name__} from {type(model).__name__} (a ring: "
-                        f"use ring.to_network()).")
-    _check_state0(model, state0)
+    if not isinstance(model, AbstractGaussianModel):
+        raise TypeError(f"`model` must be a Gaussian model with a dense covariance (an "
+                        f"AbstractGaussianModel); got {type(model).__name__} (a ring: use "
+                        f"ring.to_network()).")
+    if state0 is not None and not isinstance(state0, GaussianState):
+        raise TypeError(f"`state0` must be a GaussianState; got {type(state0).__name__}.")
+    if state0 is not None:
+        _check_state0(model, state0)
     _check_scalar_time("t0", t0)
-    return state0
+
+
+def _initial(model, state0):
+    return model.initial_state() if state0 is None else state0
 
 
 def _check_options(options):
@@ -394,7 +403,7 @@ def _check_options(options):
 
 
 def periodic_orbit(
-    model: AbstractModel,
+    model: AbstractGaussianModel,
     *,
     t_transient: float = 400.0,
     state0: GaussianState | None = None,
@@ -411,7 +420,7 @@ def periodic_orbit(
     transient's last return to the section (so the transient must last at least one period), and
     the variational and covariance equations are integrated over one period.
 
-    **Main arguments:** ``model``, any autonomous Gaussian :class:`qsync_jax.AbstractModel`
+    **Main arguments:** ``model``, any autonomous :class:`qsync_jax.AbstractGaussianModel`
     (dense covariance).
 
     **Other arguments:**
@@ -424,14 +433,14 @@ def periodic_orbit(
     - ``options``: an :class:`OrbitOptions` — ``period_max`` (longest period looked for),
       ``panels`` (Gauss–Legendre panels of 8 nodes per period), ``max_iter``/``tol`` (Newton
       stops when its last step is below ``tol``, relative; the step after it, quadratically
-      smaller, is taken),
+      smaller (~tol²), is taken, and the implicit-function step is one more: the point is
+      accurate to the orbit solver's tolerance; default 1e-6),
       ``neutral_tol`` (‖Mf − f‖ ≤ tol‖f‖ checks the neutral multiplier), ``distance_tol`` (the
       trajectory at ``t_transient`` must be this close to the orbit, relative), ``n_probe``
       (samples of the transient's last ``period_max`` that guess the period, its last return
       to the section located by cubic Hermite interpolation), ``settle_periods`` (window
-      averages: periods over which the first-order settling correction is summed, in whole
-      chunks of 32), ``config`` (solver of the orbit: tighter than the transient's by
-      default).
+      averages: periods over which the first-order settling correction is summed),
+      ``config`` (solver of the orbit: tighter than the transient's by default).
     - ``throw``: raise when no locked orbit is found (default); with ``throw=False`` the status
       says why and every output is NaN: :attr:`Status.no_periodic_orbit` (no convergence:
       unlocked/quasi-periodic, chaotic or not oscillating) or
@@ -442,7 +451,7 @@ def periodic_orbit(
     ``adjoint=diffrax.ForwardMode()`` in both ``config`` and ``options.config``, in forward mode
     (``jax.jacfwd``); works under ``jit`` and ``vmap``.
     """
-    state0 = _prepare(model, state0, t0)
+    _prepare(model, state0, t0)
     _check_scalar_time("t_transient", t_transient)
     _check_options(options)
     dtype = jnp.result_type(float)
@@ -455,20 +464,21 @@ def periodic_orbit(
 # ----------------------------------------------------------------------------- window averages
 
 
-def _affine_power(M, Q, k, n_bits=32):
-    """(M, Q) composed k times, k a non-negative integer: (M^k, Σ_{j<k} M^j Q M^jᵀ)."""
+def _affine_power(M, Q, k, kind, n_bits=32):
+    """(M, Q) composed k times, 0 ≤ k < 2^n_bits an integer: (M^k, Σ_{j<k} M^j Q M^jᵀ), by
+    binary powers over the bits of k up to its highest (``kind``: the loop, as Diffrax's)."""
 
-    def step(carry, bit):
-        R_M, R_Q, B_M, B_Q = carry
+    def body(carry):
+        bit, R_M, R_Q, B_M, B_Q = carry
         use = ((k >> bit) & 1) == 1
         R_M, R_Q = (jnp.where(use, B_M @ R_M, R_M),
                     jnp.where(use, B_M @ R_Q @ B_M.T + B_Q, R_Q))
-        B_M, B_Q = B_M @ B_M, B_M @ B_Q @ B_M.T + B_Q
-        return (R_M, R_Q, B_M, B_Q), None
+        return bit + 1, R_M, R_Q, B_M @ B_M, B_M @ B_Q @ B_M.T + B_Q
 
     eye = jnp.eye(M.shape[0], dtype=M.dtype)
-    (R_M, R_Q, _, _), _ = jax.lax.scan(step, (eye, jnp.zeros_like(Q), M, Q),
-                                       jnp.arange(n_bits))
+    init = (jnp.zeros_like(k), eye, jnp.zeros_like(Q), M, Q)
+    _, R_M, R_Q, _, _ = eqxi.while_loop(lambda c: (k >> c[0]) > 0, body, init,
+                                        max_steps=n_bits, kind=kind)
     return R_M, R_Q
 
 
@@ -526,7 +536,7 @@ def _periods_integral(orbit: PeriodicOrbit, fn, C, t_first, n_periods, max_perio
     return C, acc
 
 
-def _settled_covariance(model, orbit: PeriodicOrbit, tau, k_stop, n_periods):
+def _settled_covariance(model, orbit: PeriodicOrbit, tau, k_stop, n_periods, linear=None):
     r"""The covariance at the start of period n = min(k_stop, n_periods) counted from t_s − τ,
     to first order in the trajectory's remaining distance from the orbit at t_s; and n.
 
@@ -543,9 +553,15 @@ def _settled_covariance(model, orbit: PeriodicOrbit, tau, k_stop, n_periods):
 
     C = Φ(s) C_k Φ(s)ᵀ + Q(s) (the integral by the period's quadrature nodes). Both terms are
     errors linear in δ that would otherwise persist: the phase variance keeps them (there is no
-    restoring force along the orbit). Left out: terms of second order in δ. ``n_periods``
-    (static) is rounded up to whole chunks of PERIODS_PER_CHUNK periods; periods from
-    ``k_stop`` on (the window's) are not corrected."""
+    restoring force along the orbit). Left out: terms of second order in δ. Periods from
+    ``k_stop`` on (the window's) are not corrected.
+
+    With G(s)[a] = Φ⁻¹ ∂A[Φ a] and N = QΦ⁻ᵀ the integral is X_k = ∫(Y + Yᵀ + Φ⁻¹∂D[Φa_k]Φ⁻ᵀ),
+    Y = G[a_k](Φ C_k + N), a_k = M^k e. It is linear in a_k: ``linear`` (default: when
+    2n ≤ ``n_periods``) takes X_k = Ȳ_k + Ȳ_kᵀ + Σ_i a_k,i D̄_i, Ȳ_k = Σ_i a_k,i (H̄_i C_k + K̄_i),
+    with H̄_i = ∫G[e_i]Φ, K̄_i = ∫G[e_i]N, D̄_i = ∫Φ⁻¹∂D[Φe_i]Φ⁻ᵀ integrated once (2n
+    derivatives per node; then a few products per period); otherwise each period's derivatives
+    are taken along a_k at every node (one per period and node, memory O(nodes·(2n)²))."""
     M, Q = orbit.monodromy, orbit.noise
     p, props, noises = orbit.node_points, orbit.node_propagators, orbit.node_noise
     s, w = orbit.node_times, orbit.node_weights
@@ -555,37 +571,38 @@ def _settled_covariance(model, orbit: PeriodicOrbit, tau, k_stop, n_periods):
     C0 = orbit.state.cov - tau * (AC + AC.T + model.diffusion(t, orbit.point))
     inv_props = jnp.linalg.inv(props)
     noise_inv = noises @ jnp.swapaxes(inv_props, -1, -2)  # Q(s) Φ(s)⁻ᵀ
-    chunk_size = PERIODS_PER_CHUNK
 
     def derivatives(t, u, du, inv):  # Φ⁻¹ ∂A[du] and Φ⁻¹ ∂D[du] Φ⁻ᵀ (zero, free, if D is fixed)
         _, out = jax.jvp(lambda v: (inv @ model.drift(t, v), inv @ model.diffusion(t, v) @ inv.T),
                          (u,), (du,))
         return out
 
-    def chunk(carry, k0):
-        def advance(carry, k):
-            C, e = carry
-            return (jnp.where(k < k_stop, M @ C @ M.T + Q, C), M @ e), (C, e)
+    if linear is None:
+        linear = e.shape[0] <= n_periods
+    if linear:  # G[e_i] and ∂D's term along Φ(s) e_i (the columns of Φ): (nodes, i, 2n, 2n)
+        G, dD = jax.vmap(jax.vmap(derivatives, in_axes=(None, None, 1, None)))(s, p, props,
+                                                                               inv_props)
+        H = jnp.einsum("q,qiab,qbc->iac", w, G, props)
+        K = jnp.einsum("q,qiab,qbc->iac", w, G, noise_inv)
+        D_bar = jnp.einsum("q,qiab->iab", w, dD)
 
-        ks = k0 + jnp.arange(chunk_size)
-        (C_next, e_next), (Cs, es) = jax.lax.scan(advance, carry[:2], ks)
-        du = jnp.einsum("qij,kj->kqi", props, es)  # (chunk, nodes, 2n)
-        G, dD = jax.vmap(jax.vmap(derivatives), in_axes=(None, None, 0, None))(s, p, du, inv_props)
-        # Φ⁻¹ (∂A C + C ∂Aᵀ + ∂D) Φ⁻ᵀ with C = Φ C_k Φᵀ + Q: Y + Yᵀ + Φ⁻¹∂DΦ⁻ᵀ, Y = G(Φ C_k + QΦ⁻ᵀ)
-        Y = G @ (props @ Cs[:, None] + noise_inv)
-        X = jnp.tensordot(Y + jnp.swapaxes(Y, -1, -2) + dD, w, axes=([1], [0]))
+        def source(C, a):
+            Y = jnp.tensordot(a, H, axes=1) @ C + jnp.tensordot(a, K, axes=1)
+            return Y + Y.T + jnp.tensordot(a, D_bar, axes=1)
+    else:
+        def source(C, a):
+            G, dD = jax.vmap(derivatives)(s, p, props @ a, inv_props)
+            Y = G @ (props @ C + noise_inv)
+            return jnp.tensordot(w, Y + jnp.swapaxes(Y, -1, -2) + dD, axes=1)
 
-        def accumulate(dC, kx):
-            k, x = kx
-            return jnp.where(k < k_stop, M @ (dC + x) @ M.T, dC), None
+    def advance(carry, k):
+        C, a, dC = carry
+        inside = k < k_stop
+        return (jnp.where(inside, M @ C @ M.T + Q, C), M @ a,
+                jnp.where(inside, M @ (dC + source(C, a)) @ M.T, dC)), None
 
-        dC, _ = jax.lax.scan(accumulate, carry[2], (ks, X))
-        return (C_next, e_next, dC), None
-
-    n_chunks = -(-n_periods // chunk_size)
-    (C, _, dC), _ = jax.lax.scan(chunk, (C0, e, jnp.zeros_like(C0)),
-                                 chunk_size * jnp.arange(n_chunks))
-    return C + dC, jnp.minimum(k_stop, chunk_size * n_chunks)
+    (C, _, dC), _ = jax.lax.scan(advance, (C0, e, jnp.zeros_like(C0)), jnp.arange(n_periods))
+    return C + dC, jnp.minimum(k_stop, n_periods)
 
 
 def _window_phases(window, t_origin, T):
@@ -609,7 +626,8 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
         return jnp.concatenate([_nodes(s_a, panels, T.dtype)[0], _nodes(s_b, panels, T.dtype)[0],
                                 s_b[None]])
 
-    orbit, extras = _orbit(model, state0, t0, t_s, config, options, extra_times)
+    orbit, extras = _orbit(model, _initial(model, state0), t0, t_s, config, options,
+                           extra_times)
     status = orbit.status
     ok = status == Status.success  # else finite stand-ins keep the algebra finite (NaN below)
     T, tau = jnp.where(ok, orbit.period, 1.0), jnp.where(ok, orbit.phase_offset, 0.0)
@@ -631,9 +649,9 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
     # of period k_b; the covariance at the start of period k is (M, Q) composed k times.
     C_settled, k_settled = _settled_covariance(model, orbit, t_s - t_origin, k_a.astype(int),
                                                options.settle_periods)
-    P_M, P_Q = _affine_power(orbit.monodromy, orbit.noise, k_a.astype(int) - k_settled)
-    C_a = P_M @ C_settled @ P_M.T + P_Q
     kind = "lax" if isinstance(config.adjoint, dfx.ForwardMode) else "checkpointed"
+    P_M, P_Q = _affine_power(orbit.monodromy, orbit.noise, k_a.astype(int) - k_settled, kind)
+    C_a = P_M @ C_settled @ P_M.T + P_Q
     C_b, acc = _periods_integral(orbit, fn, C_a, t_origin + k_a * T, k_b - k_a, max_periods,
                                  kind)
     head = _quadrature(fn, t_origin + k_a * T, C_a, *partial[0], weights[0], times[0])
@@ -653,7 +671,7 @@ def _floquet_time_average(model, fn, window, t0, state0, config, t_transient, op
 
 
 def floquet_time_average(
-    model: AbstractModel,
+    model: AbstractGaussianModel,
     fn,
     window,
     *,
@@ -698,7 +716,7 @@ def floquet_time_average(
     window = jnp.asarray(window)
     if jnp.shape(window) != (2,):
         raise ValueError(f"window must be (t_a, t_b); got shape {jnp.shape(window)}.")
-    state0 = _prepare(model, state0, t0)
+    _prepare(model, state0, t0)
     _check_times("window", window, t0)
     _check_scalar_time("t_transient", t_transient)
     _check_options(options)

@@ -91,6 +91,34 @@ def test_period_guess_interpolates_the_last_section_crossing(n_samples, rtol):
     assert not bool(found) and float(guess) == 100.0
 
 
+@pytest.mark.parametrize("kind", ["lax", "checkpointed"])
+def test_affine_power_equals_repeated_composition(kind):
+    """(M, Q) composed k times by binary powers (over k's bits only) equals k steps
+    C ↦ M C Mᵀ + Q, k = 0 included; derivatives agree between the loop kinds."""
+    from qsync_jax._floquet import _affine_power
+
+    rng = np.random.default_rng(0)
+    M, Q = 0.4 * rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
+    Q = Q @ Q.T
+    power = jax.jit(_affine_power, static_argnums=3)
+    for k in (0, 1, 2, 7, 100):
+        R_M, R_Q = np.eye(4), np.zeros((4, 4))
+        for _ in range(k):
+            R_M, R_Q = M @ R_M, M @ R_Q @ M.T + Q
+        P_M, P_Q = power(jnp.asarray(M), jnp.asarray(Q), jnp.asarray(k), kind)
+        np.testing.assert_allclose(P_M, R_M, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(P_Q, R_Q, rtol=1e-12, atol=1e-14)
+    grad = jax.grad if kind == "checkpointed" else jax.jacfwd
+    d = grad(lambda m: jnp.sum(_affine_power(m, jnp.asarray(Q), jnp.asarray(5), kind)[1]))(
+        jnp.asarray(M))
+    h = 1e-6
+    e = np.zeros((4, 4))
+    e[1, 2] = h
+    f = lambda m: float(jnp.sum(_affine_power(jnp.asarray(m), jnp.asarray(Q), jnp.asarray(5),  # noqa: E731
+                                              kind)[1]))
+    np.testing.assert_allclose(d[1, 2], (f(M + e) - f(M - e)) / (2 * h), rtol=1e-6)
+
+
 @pytest.mark.parametrize("mu", [0.1])
 def test_unlocked_pair_has_no_orbit(mu):
     model = dataclasses.replace(PAIR, mu=jnp.asarray(mu))
@@ -136,6 +164,28 @@ def test_short_transient_is_corrected_to_first_order():
                               config=tight)
     for key in ("complete_sync", "phase_sync"):
         np.testing.assert_allclose(floquet.value[key], direct.value[key], rtol=2e-7)
+
+
+def test_settling_correction_linear_form_equals_per_period_form(orbit):
+    """The correction's period integrals taken once along 2n directions (linear in the offset)
+    equal those taken along each period's offset at every node."""
+    from qsync_jax._floquet import _settled_covariance
+
+    tau, f = 0.3, PAIR.mean_field(0.0, orbit.point)
+    offset = 1e-3 * jnp.linalg.norm(orbit.point) * jnp.linspace(-1.0, 1.0, f.shape[0])
+
+    def settled(offset, linear):  # e = δ − τf = offset
+        state = qs.GaussianState(orbit.point + tau * f + offset, orbit.state.cov)
+        return _settled_covariance(PAIR, dataclasses.replace(orbit, state=state), tau,
+                                   jnp.asarray(40), 48, linear=linear)
+
+    base, _ = settled(0.0 * offset, True)
+    (linear, n), (per_period, _) = settled(offset, True), settled(offset, False)
+    assert int(n) == 40
+    correction = np.asarray(linear - base)
+    assert np.abs(correction).max() > 1e-6 * np.abs(np.asarray(base)).max()
+    np.testing.assert_allclose(correction, per_period - base, rtol=1e-8,
+                               atol=1e-10 * np.abs(correction).max())
 
 
 @pytest.mark.slow
@@ -243,6 +293,8 @@ def test_bad_orbit_arguments_are_rejected():
         qs.periodic_orbit("pair")
     with pytest.raises(ValueError, match="state0"):
         qs.periodic_orbit(PAIR, state0=qs.vacuum(3))
+    with pytest.raises(TypeError, match="state0"):
+        qs.periodic_orbit(PAIR, state0=PAIR.initial_state().cov)
     with pytest.raises(ValueError, match="method"):
         qs.time_average(PAIR, MEASURES, (1.0, 2.0), method="fourier")
     with pytest.raises(ValueError, match="method"):
