@@ -71,6 +71,33 @@ def test_vmap_matches_loop_at_random_points():
         assert ds.num_steps[k] == ref.num_steps
 
 
+def test_points_in_several_solver_loops_match_single_solves(monkeypatch):
+    """On a CPU a device's share beyond _LANES_PER_CPU_LOOP points runs as several vmapped
+    loops of equal size (the chunk padded with its last point); every point equals its own
+    solve, and the padding never reaches the dataset."""
+    from qsync_jax._sweep import _execute
+
+    class Device:
+        def __init__(self, platform):
+            self.platform = platform
+
+    plan = _execute.Chunks.plan
+    assert plan(None, 300, [Device("cpu")] * 2) == _execute.Chunks(300, 300, 300, 3)
+    assert plan(130, 1000, [Device("cpu")]) == _execute.Chunks(1000, 130, 132, 3)
+    assert plan(None, 300, [Device("gpu")]).groups == 1
+    monkeypatch.setattr(_execute, "_LANES_PER_CPU_LOOP", 3)
+    assert plan(11, 11, [Device("cpu")]) == _execute.Chunks(11, 11, 12, 4)
+    rng = np.random.default_rng(1)
+    gamma, omega = rng.uniform(0.05, 0.5, 11), rng.uniform(0.5, 3.0, 11)
+    ds = qs.sweep(averaged, MODEL, {"gamma": gamma, "omega": omega}, mode="zip", batch_size=11,
+                  devices=jax.devices()[:1], progress=False)
+    assert list(ds.status.values) == ["success"] * 11
+    for k in range(11):
+        ref = averaged(at(MODEL, gamma=gamma[k], omega=omega[k]))
+        np.testing.assert_allclose(ds.x2[k], ref.value["x2"], rtol=1e-12)
+        assert ds.num_steps[k] == ref.num_steps
+
+
 def test_grid_and_zip_shapes_and_labels():
     gamma, n_th = np.array([0.1, 0.2, 0.3]), np.array([0.0, 1.0])
     grid = qs.sweep(averaged, MODEL, {"gamma": gamma, "n_th": n_th}, batch_size=BATCH,

@@ -100,7 +100,9 @@ def sweep(
       values of all axes form point i; equal lengths; one dimension ``"point"``).
     - ``batch_size``: points per chunk (memory is bounded by one chunk; the compiled chunk is
       reused by sweeps with the same chunk size). Default: equal chunks of at most 256 points
-      per device on CPUs, 131072 per device on accelerators.
+      per device on CPUs, 131072 per device on accelerators. On a CPU each device's share runs
+      as consecutive vmapped groups of at most 64 points (the chunk is padded to equal
+      groups with its last point; the padding never reaches the Dataset).
     - ``devices``: devices to split every chunk over; default ``jax.local_devices()`` (all
       devices, with one process; this process's, in a multi-process job).
     - ``progress``: show a progress bar over chunks (points done, points/s, time left).

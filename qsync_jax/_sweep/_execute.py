@@ -2,9 +2,12 @@ r"""Running ``fn`` over chunks of points, split over devices.
 
 Points are cut into chunks of ``size`` points; a chunk is padded (with its last point) to a
 multiple of the device count, split over the devices (this process's, in a multi-process job:
-:mod:`._processes`) with ``jax.shard_map`` (each device vmaps
-``fn`` over its share and runs its own solver loop, with no communication), and only ``fn``'s
-outputs come back, so memory is bounded by the chunk, not by the sweep. The compiled chunk is
+:mod:`._processes`) with ``jax.shard_map`` (each device runs its share with no communication),
+and only ``fn``'s outputs come back, so memory is bounded by the chunk, not by the sweep. On a
+CPU a device's share runs as consecutive groups of at most ``_LANES_PER_CPU_LOOP`` points, ``fn``
+vmapped over each group (one solver loop per group, whose state stays in the core's cache and
+whose lanes wait only for the slowest point of their group); an accelerator vmaps its whole
+share in one loop. The compiled chunk is
 cached: another sweep with the same ``fn``, model structure and chunk size does not recompile,
 whatever the values and whichever parameters are swept. One chunk is computed while the
 previous one is copied to the host.
@@ -35,6 +38,9 @@ _POINTS_PER_DEVICE = {"cpu": 256}
 in cache); accelerators get ``_POINTS_PER_ACCELERATOR`` (one solver loop over many lanes: each
 step is a few kernel launches whatever the batch, so larger chunks finish sweeps sooner)."""
 _POINTS_PER_ACCELERATOR = 131072
+_LANES_PER_CPU_LOOP = 64
+"""Points vmapped together in one solver loop on a CPU device (``benchmarks/bench_sweep.py``:
+more lanes spill the loop's state out of the core's cache and cost more per point and step)."""
 
 
 def check_devices(devices) -> list:
@@ -51,11 +57,13 @@ class Chunks:
 
     n_points: int
     size: int
-    padded: int  # points per launch: ``size`` rounded up to a multiple of the device count
+    padded: int  # points per launch: ``size`` rounded up to devices × groups × lanes
+    groups: int = 1  # solver loops run one after another on each device (each vmapped)
 
     @classmethod
     def plan(cls, batch_size, n_points: int, devices) -> "Chunks":
-        """``batch_size`` points per chunk, or by default equal chunks of at most the default."""
+        """``batch_size`` points per chunk, or by default equal chunks of at most the default;
+        on CPUs each device's share in equal groups of at most ``_LANES_PER_CPU_LOOP``."""
         if batch_size is None:
             per_device = _POINTS_PER_DEVICE.get(devices[0].platform, _POINTS_PER_ACCELERATOR)
             largest = len(devices) * per_device
@@ -66,7 +74,10 @@ class Chunks:
             raise ValueError(f"batch_size must be a positive integer or None; got {batch_size}.")
         else:
             size = int(min(batch_size, n_points))
-        return cls(n_points, size, -(-size // len(devices)) * len(devices))
+        share = -(-size // len(devices))
+        groups = -(-share // _LANES_PER_CPU_LOOP) if devices[0].platform == "cpu" else 1
+        lanes = -(-share // groups)
+        return cls(n_points, size, len(devices) * groups * lanes, groups)
 
     @property
     def count(self) -> int:
@@ -138,8 +149,9 @@ def trace(fn, models: eqx.Module):
 
 
 @eqx.filter_jit
-def _run_chunk(fn, mesh, models):
-    """``fn`` at every point of the stacked ``models``, split over the devices of ``mesh``.
+def _run_chunk(fn, mesh, models, groups: int):
+    """``fn`` at every point of the stacked ``models``, split over the devices of ``mesh``; on
+    each device ``groups`` vmapped solver loops, one after another.
 
     Arrays inside ``fn`` (a ``jax.tree_util.Partial``) are inputs, replicated on every device.
     """
@@ -147,7 +159,10 @@ def _run_chunk(fn, mesh, models):
     dynamic, static = eqx.partition(models, eqx.is_array)
 
     def local(fn_dynamic, dynamic):
-        return _vmapped(eqx.combine(fn_dynamic, fn_static), eqx.combine(dynamic, static))
+        fn = eqx.combine(fn_dynamic, fn_static)
+        grouped = jax.tree_util.tree_map(lambda x: x.reshape(groups, -1, *x.shape[1:]), dynamic)
+        out = jax.lax.map(lambda d: _vmapped(fn, eqx.combine(d, static)), grouped)
+        return jax.tree_util.tree_map(lambda x: x.reshape(-1, *x.shape[2:]), out)
 
     spec = PartitionSpec(_AXIS)
     return jax.shard_map(
@@ -174,7 +189,7 @@ class Executor:
             if eqx.is_array(x) else x,
             batched_model(self.model, self.axes, self.flat, idx),
         )
-        return _run_chunk(self.fn, self.mesh, models)
+        return _run_chunk(self.fn, self.mesh, models, self.chunks.groups)
 
     def collect(self, k: int, out) -> dict[str, np.ndarray]:
         """Host arrays of chunk ``k``'s points: one per output, ``status`` (names),
