@@ -13,8 +13,8 @@ Reported side by side, in one run and one JSON file (``benchmarks/results/``):
   ``--loop-batch-sizes`` with Diffrax's loop over unrolled stages (``qs.Unrolled()``,
   ``loop="diffrax"``; the same method), with compile time apart from run time (a first sweep
   with a tiny window compiles; the timed sweep reuses the compiled chunk), CPU time / wall time
-  (the cores kept busy), CPU µs per point-step and how busy the vmapped lanes are (mean / max
-  step count of the chunk);
+  (the cores kept busy), CPU µs per point-step and how busy the vmapped lanes are (steps the
+  points needed over the steps their solver loops ran);
 - the baselines of ``benchmarks/_baselines.py`` (SciPy DOP853 with a plain NumPy and with a
   numba right-hand side), one point at a time on one core, run before and after the scan (the
   faster run counts), and the agreement of their averages with the sweep's (checked < 1e-5);
@@ -45,6 +45,7 @@ from _baselines import ATOL, FIG2A, RTOL, check_agreement, numba_rhs, numpy_rhs,
 from _common import metadata, write_report
 
 import qsync_jax as qs
+from qsync_jax._sweep._execute import Chunks
 
 
 def parse_args(argv=None):
@@ -122,10 +123,19 @@ def sweep_throughput(model, config, batch_size, t_final, label):
         "cpu_over_wall": cpu / wall,
         "failed_points": int((~ok).sum()),
         "mean_num_steps": float(ds.num_steps.values.mean()),
-        # vmapped lanes step together until the slowest point of the chunk is done
-        "lane_utilization": float(ds.num_steps.values.mean() / ds.num_steps.values.max()),
+        "lane_utilization": lane_utilization(ds.num_steps.values, batch_size),
         "us_per_point_step_cpu": 1e6 * cpu / float(ds.num_steps.values.sum()),
     }
+
+
+def lane_utilization(steps, batch_size):
+    """Steps the points needed over the steps their solver loops ran: the vmapped lanes of a
+    loop step together until its slowest point is done (the sweep's groups of one chunk, each
+    padded with the chunk's last point, as ``Chunks.plan`` lays them out)."""
+    chunks = Chunks.plan(batch_size, len(steps), jax.local_devices())
+    lanes = chunks.padded // (len(jax.local_devices()) * chunks.groups)
+    padded = np.concatenate([steps, np.repeat(steps[-1], chunks.padded - len(steps))])
+    return float(steps.sum() / (padded.reshape(-1, lanes).max(axis=1).sum() * lanes))
 
 
 def scipy_throughput(rhs, n, t_final):

@@ -91,11 +91,15 @@ def test_points_in_several_solver_loops_match_single_solves(monkeypatch):
     gamma, omega = rng.uniform(0.05, 0.5, 11), rng.uniform(0.5, 3.0, 11)
     ds = qs.sweep(averaged, MODEL, {"gamma": gamma, "omega": omega}, mode="zip", batch_size=11,
                   devices=jax.devices()[:1], progress=False)
-    assert list(ds.status.values) == ["success"] * 11
-    for k in range(11):
-        ref = averaged(at(MODEL, gamma=gamma[k], omega=omega[k]))
-        np.testing.assert_allclose(ds.x2[k], ref.value["x2"], rtol=1e-12)
-        assert ds.num_steps[k] == ref.num_steps
+    # chunks of 7 and 4 points (the last short), each run as 3 loops of 3 lanes
+    short = qs.sweep(averaged, MODEL, {"gamma": gamma, "omega": omega}, mode="zip",
+                     batch_size=7, devices=jax.devices()[:1], progress=False)
+    for result in (ds, short):
+        assert list(result.status.values) == ["success"] * 11
+        for k in range(11):
+            ref = averaged(at(MODEL, gamma=gamma[k], omega=omega[k]))
+            np.testing.assert_allclose(result.x2[k], ref.value["x2"], rtol=1e-12)
+            assert result.num_steps[k] == ref.num_steps
 
 
 def test_grid_and_zip_shapes_and_labels():

@@ -1,13 +1,13 @@
 r"""Running ``fn`` over chunks of points, split over devices.
 
 Points are cut into chunks of ``size`` points; a chunk is padded (with its last point) to a
-multiple of the device count, split over the devices (this process's, in a multi-process job:
-:mod:`._processes`) with ``jax.shard_map`` (each device runs its share with no communication),
-and only ``fn``'s outputs come back, so memory is bounded by the chunk, not by the sweep. On a
-CPU a device's share runs as consecutive groups of at most ``_LANES_PER_CPU_LOOP`` points, ``fn``
-vmapped over each group (one solver loop per group, whose state stays in the core's cache and
-whose lanes wait only for the slowest point of their group); an accelerator vmaps its whole
-share in one loop. The compiled chunk is
+multiple of the device count (on CPUs: of devices × groups × lanes), split over the devices
+(this process's, in a multi-process job: :mod:`._processes`) with ``jax.shard_map`` (each
+device runs its share with no communication), and only ``fn``'s outputs come back, so memory
+is bounded by the chunk, not by the sweep. On a CPU a device's share runs as consecutive groups
+of at most ``_LANES_PER_CPU_LOOP`` points, ``fn`` vmapped over each group (one solver loop per
+group, whose state stays in the core's cache and whose lanes wait only for the slowest point
+of their group); an accelerator vmaps its whole share in one loop. The compiled chunk is
 cached: another sweep with the same ``fn``, model structure and chunk size does not recompile,
 whatever the values and whichever parameters are swept. One chunk is computed while the
 previous one is copied to the host.
@@ -34,13 +34,16 @@ from ._axes import batched_model
 
 _AXIS = "points"
 _POINTS_PER_DEVICE = {"cpu": 256}
-"""Default chunk (``batch_size=None``): points per device on CPUs (a chunk's solver state stays
-in cache); accelerators get ``_POINTS_PER_ACCELERATOR`` (one solver loop over many lanes: each
-step is a few kernel launches whatever the batch, so larger chunks finish sweeps sooner)."""
+"""Default chunk (``batch_size=None``): points per device on CPUs (a few solver loops of
+``_LANES_PER_CPU_LOOP`` points: results come back, and checkpoints are written, every few
+seconds of a typical solve); accelerators get ``_POINTS_PER_ACCELERATOR`` (one solver loop
+over many lanes: each step is a few kernel launches whatever the batch, so larger chunks finish
+sweeps sooner)."""
 _POINTS_PER_ACCELERATOR = 131072
 _LANES_PER_CPU_LOOP = 64
-"""Points vmapped together in one solver loop on a CPU device (``benchmarks/bench_sweep.py``:
-more lanes spill the loop's state out of the core's cache and cost more per point and step)."""
+"""Points vmapped together in one solver loop on a CPU device: more lanes spill the loop's
+state (stages of every lane) out of the core's cache and cost more per point and step; fewer
+leave each step's operations too small (``benchmarks/bench_sweep.py`` times the default)."""
 
 
 def check_devices(devices) -> list:
@@ -160,6 +163,8 @@ def _run_chunk(fn, mesh, models, groups: int):
 
     def local(fn_dynamic, dynamic):
         fn = eqx.combine(fn_dynamic, fn_static)
+        if groups == 1:
+            return _vmapped(fn, eqx.combine(dynamic, static))
         grouped = jax.tree_util.tree_map(lambda x: x.reshape(groups, -1, *x.shape[1:]), dynamic)
         out = jax.lax.map(lambda d: _vmapped(fn, eqx.combine(d, static)), grouped)
         return jax.tree_util.tree_map(lambda x: x.reshape(-1, *x.shape[2:]), out)
