@@ -157,6 +157,12 @@ def _bordered(M, f, f_ref):
     return J.at[:n, :n].set(M - jnp.eye(n, dtype=M.dtype)).at[:n, n].set(f).at[n, :n].set(f_ref)
 
 
+def _step_size(delta, x, T):
+    """Relative size of a Newton step (δu, δT) at (u, T): max(|δu|/(1 + |u|), |δT|/T)."""
+    return jnp.maximum(jnp.linalg.norm(delta[:-1]) / (1.0 + jnp.linalg.norm(x)),
+                       jnp.abs(delta[-1]) / T)
+
+
 def _newton(model, x_ref, f_ref, T0, config, max_iter, tol):
     """Newton's iteration on the shooting equations."""
 
@@ -169,10 +175,7 @@ def _newton(model, x_ref, f_ref, T0, config, max_iter, tol):
         x_T, M, status, n = _flow(model, x, T, config)
         J = _bordered(M, model.mean_field(T, x_T), f_ref)
         delta = jnp.linalg.solve(J, -jnp.concatenate([x_T - x, jnp.dot(f_ref, x - x_ref)[None]]))
-        x_new, T_new = x + delta[:-1], T + delta[-1]
-        err = jnp.linalg.norm(delta[:-1]) / (1.0 + jnp.linalg.norm(x))
-        err = jnp.maximum(err, jnp.abs(delta[-1]) / T)
-        return x_new, T_new, err, it + 1, status, steps + n
+        return x + delta[:-1], T + delta[-1], _step_size(delta, x, T), it + 1, status, steps + n
 
     init = (x_ref, T0, jnp.asarray(jnp.inf, T0.dtype), jnp.asarray(0), Status.success,
             jnp.asarray(0))
@@ -200,7 +203,9 @@ def _shoot(model, x_ref, f_ref, T0, config, max_iter, tol):
     J = jax.lax.stop_gradient(_bordered(M, model.mean_field(T_safe, x_T), f_ref))
     G = jnp.concatenate([x_T - x_safe, jnp.dot(f_ref, x_safe - x_ref)[None]])
     delta = jnp.linalg.solve(J, G)
-    converged = converged & (status == Status.success)
+    # Converged means: the Newton step at the returned point, too, is below tol.
+    converged = converged & (status == Status.success) & (
+        _step_size(jax.lax.stop_gradient(delta), x_safe, T_safe) <= tol)
     return x - delta[:-1], T - delta[-1], J, converged, steps + n
 
 
@@ -378,9 +383,9 @@ def _prepare(model, state0, t0):
         raise TypeError(f"`model` must be a Gaussian model with a dense covariance (an "
                         f"AbstractGaussianModel); got {type(model).__name__} (a ring: use "
                         f"ring.to_network()).")
-    if state0 is not None and not isinstance(state0, GaussianState):
-        raise TypeError(f"`state0` must be a GaussianState; got {type(state0).__name__}.")
     if state0 is not None:
+        if not isinstance(state0, GaussianState):
+            raise TypeError(f"`state0` must be a GaussianState; got {type(state0).__name__}.")
         _check_state0(model, state0)
     _check_scalar_time("t0", t0)
 

@@ -61,7 +61,7 @@ class Chunks:
     n_points: int
     size: int
     padded: int  # points per launch: ``size`` rounded up to devices × groups × lanes
-    groups: int = 1  # solver loops run one after another on each device (each vmapped)
+    groups: int  # solver loops run one after another on each device (each vmapped)
 
     @classmethod
     def plan(cls, batch_size, n_points: int, devices) -> "Chunks":
