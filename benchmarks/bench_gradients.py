@@ -6,9 +6,10 @@
    the mechanical modes over (t_final/2, t_final), as a function of the two design scalars (μ, E).
    Timed: the value; value and gradient in forward mode (``jax.jacfwd``,
    ``diffrax.ForwardMode``); value and gradient in reverse mode (``jax.value_and_grad``,
-   ``diffrax.RecursiveCheckpointAdjoint`` with the default and the ``--checkpoints`` numbers of
-   checkpoints). Compile time (first call minus the best warm call) is reported apart from run
-   time (best of ``--repeats`` warm calls, timed in turn). The default solver settings (the lean
+   ``diffrax.RecursiveCheckpointAdjoint``, in the lean loop the discrete adjoint of
+   ``qsync_jax._lean``, with the default and the ``--checkpoints`` numbers of checkpoints).
+   Compile time (first call minus the best warm call) is reported apart from run time (best of
+   ``--repeats`` warm calls, timed in turn). The default solver settings (the lean
    loop of ``SolverConfig(loop="auto")``); ``--loop diffrax`` times Diffrax's loop instead.
 2. **Memory of the reverse-mode adjoint vs t_final**: one compiled gradient serves every t_final
    (the window is a traced argument), so its memory (XLA's buffer assignment: temporaries plus
@@ -125,7 +126,7 @@ def fig2a(t_final, repeats, checkpoints, memory_ts):
         row["ratio_to_value"] = row["run_s"] / rows["value"]["run_s"]
         if name.startswith("reverse"):
             k = name.removeprefix("reverse").removeprefix("_checkpoints_")
-            row["checkpoints"] = int(k) if k else "default (≈ √(2 max_steps))"
+            row["checkpoints"] = int(k) if k else "default (⌈√max_steps⌉)"
             g = outputs[name][1]
             row["max_rel_diff_vs_forward"] = float(jnp.max(jnp.abs(g - g_fwd) / jnp.abs(g_fwd)))
         print(f"  {name}: {row}", flush=True)

@@ -180,7 +180,7 @@ def row_gradients(r):
     return (
         f"value + gradient of S̄_p w.r.t. (μ, E), Fig. 2(a) point (`bench_gradients.py`; {host(r)})",
         f"value {seconds(value['run_s'])}; forward mode {seconds(fwd['run_s'])}; reverse "
-        f"(checkpointed) {seconds(rev['run_s'])}, {num(rev['memory_bytes'] / 1e6)} MB",
+        f"(discrete adjoint) {seconds(rev['run_s'])}, {num(rev['memory_bytes'] / 1e6)} MB",
         "the value alone",
         f"forward {num(fwd['run_s'] / value['run_s'])}×, reverse "
         f"{num(rev['run_s'] / value['run_s'])}× the value",

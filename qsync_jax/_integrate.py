@@ -43,9 +43,10 @@ from ._checks import (
     with_health,
 )
 from ._gaussian import GaussianState, _as_real
+from ._lean import lean_solve, loop_kind
 from ._models._base import AbstractModel
 from ._results import TimeAverage, Trajectory, _is_concrete
-from ._solvers import Unrolled, explicit_tableau, lean_solve, loop_kind
+from ._solvers import Unrolled, explicit_tableau
 from ._status import Status
 
 
@@ -61,11 +62,15 @@ class SolverConfig(eqx.Module):
     - ``max_steps``: step budget; a solve that needs more ends with ``Status.max_steps_reached``.
       The default covers transients of thousands of mechanical periods at tight tolerances.
     - ``dt0``: initial step; ``None`` lets the controller choose.
-    - ``adjoint``: how to differentiate through the solve (``RecursiveCheckpointAdjoint`` keeps
-      memory bounded by checkpointing; ``ForwardMode`` is cheaper for a few parameters).
+    - ``adjoint``: how to differentiate through the solve. ``RecursiveCheckpointAdjoint``
+      (reverse mode, memory bounded by its ``checkpoints``): in the lean loop a solve that keeps
+      its final state (the transient and window of :func:`time_average`) is differentiated by
+      the discrete adjoint of its steps (:mod:`qsync_jax._lean`: Diffrax's derivative at a
+      fraction of the cost, ``benchmarks/bench_gradients.py``); ``ForwardMode`` is cheaper
+      still for a few parameters.
     - ``loop``: ``"auto"`` (default) steps explicit Runge–Kutta tableaus of Diffrax (``Dopri8``,
       ``Tsit5``, ...) with ``RecursiveCheckpointAdjoint`` or ``ForwardMode`` in the lean loop of
-      :func:`qsync_jax._solvers.lean_solve` (Diffrax's controller and results, a fraction of its
+      :func:`qsync_jax._lean.lean_solve` (Diffrax's controller and results, a fraction of its
       operations per step): the fastest both for one trajectory and in batches (``vmap``,
       :func:`qsync_jax.sweep`; ``benchmarks/bench_batched_step.py``,
       ``benchmarks/bench_sweep.py``). ``solver=qsync_jax.Unrolled()`` runs the same method in

@@ -13,8 +13,9 @@ each stage sum one operation (:func:`_stage_sum`: a reduction alone, one fused c
 additions under ``vmap``), with the method's first-same-as-last reuse, error estimate and dense
 output. Two ways to use them:
 
-- :func:`lean_solve`: a whole solve in one ``while`` loop of its own (a flat state vector, the
-  stages, Diffrax's PID controller, saves and the divergence check fused into one loop body).
+- :func:`qsync_jax._lean.lean_solve`: a whole solve in one ``while`` loop of its own (a flat
+  state vector, the stages, Diffrax's PID controller, saves and the divergence check fused into
+  one loop body; reverse mode by the discrete adjoint of its steps).
   :func:`qsync_jax.evolve` and :func:`qsync_jax.time_average` use it by default
   (``SolverConfig(loop="auto")``) for Diffrax's explicit tableaus with the default adjoints:
   the fastest variant for one trajectory and for batches (``vmap``, sweeps).
@@ -33,7 +34,6 @@ tolerance. Costs per step (µs and XLA operations) are measured in
 import functools
 
 import diffrax as dfx
-import equinox as eqx
 import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
@@ -185,168 +185,3 @@ class Unrolled(dfx.AbstractAdaptiveSolver):
         dense_info = dict(y0=y0, y1=y1, k=h * jnp.stack(fs))
         state = fs[-1] if tableau.fsal else None
         return y1, y_error, dense_info, state, dfx.RESULTS.successful
-
-
-# ------------------------------------------------------------------------------ the lean loop
-
-
-class LeanSolution(eqx.Module):
-    """What :func:`lean_solve` returns; the fields a ``diffrax.Solution`` has of the same name.
-
-    ``ts`` (T,) the save times reached (inf where not), ``ys`` the saved values (T, ...) (inf
-    where not reached), ``result`` a ``diffrax.RESULTS``, ``stats`` ``{"num_steps": ...}``
-    (accepted plus rejected steps).
-    """
-
-    ts: jax.Array
-    ys: object
-    result: dfx.RESULTS
-    stats: dict
-
-
-def loop_kind(adjoint) -> str | None:
-    """The ``while`` loop :func:`lean_solve` uses for an adjoint (as Diffrax does): checkpointed
-    for ``RecursiveCheckpointAdjoint``, plain for ``ForwardMode``; None for other adjoints."""
-    if type(adjoint) is dfx.RecursiveCheckpointAdjoint:
-        return "checkpointed"
-    if type(adjoint) is dfx.ForwardMode:
-        return "lax"
-    return None
-
-
-class _State(eqx.Module):
-    tprev: jax.Array
-    tnext: jax.Array
-    y: jax.Array
-    f: jax.Array | None
-    controller_state: tuple
-    result: dfx.RESULTS
-    num_steps: jax.Array
-    save_index: jax.Array | None
-    saved_ts: jax.Array | None
-    saved_ys: object
-
-
-UNDERFLOW_ULPS = 10
-"""A step of at most this many units in the last place of t ends the solve (``lean_solve``)."""
-
-
-def _buffers(state: _State):
-    return state.saved_ts, state.saved_ys
-
-
-def lean_solve(field, y0, t0, t1, args, *, solver, controller: dfx.PIDController, adjoint,
-               max_steps: int, dt0, save, ts=None, stop=None) -> LeanSolution:
-    r"""Integrate the flat state ``y0`` from ``t0`` to ``t1`` with an explicit tableau.
-
-    **Arguments:** ``field(t, y, args)`` the vector field of the flat state; ``solver`` a solver
-    with :func:`explicit_tableau`; ``controller`` a ``diffrax.PIDController`` (its step-size
-    rule, initial step and error norm are used as they are); ``adjoint`` one with a
-    :func:`loop_kind`; ``max_steps``, ``dt0`` as in ``diffeqsolve`` (``dt0=None``: the
-    controller's initial step for an ODE, module docstring); ``save(t, y, args)`` what
-    is saved, at the times ``ts`` (dense output between steps) or, with ``ts=None``, once at
-    the end; ``stop(t, y, args)`` a boolean checked after every accepted step that ends the
-    solve with ``RESULTS.event_occurred``.
-
-    The result codes are Diffrax's: ``max_steps_reached`` when the budget runs out,
-    ``event_occurred`` when ``stop`` fires, and ``dt_min_reached`` when the step size has
-    collapsed to ``UNDERFLOW_ULPS`` units in the last place of t or less, where the time grid no
-    longer resolves the steps (a finite-time blow-up; a non-finite vector field, whose steps are
-    all rejected).
-    """
-    tableau = explicit_tableau(solver)
-    kind = loop_kind(adjoint)
-    term = dfx.ODETerm(field)
-    error_order = solver.error_order(term)
-    tnext, controller_state = controller.init(
-        term, t0, t1, y0, dt0, args, lambda terms, t, y, args: terms.vf(t, y, args), error_order
-    )
-    t1_floor = t1  # t1 less 100 ULPs: a step ending beyond this is clipped to end at t1
-    for _ in range(100):
-        t1_floor = eqxi.prevbefore(t1_floor)
-
-    def clip(tprev, tnext, keep):
-        return jnp.where(tnext > t1_floor, jnp.where(keep, t1, tprev + 0.5 * (t1 - tprev)), tnext)
-
-    save_index = saved_ts = saved_ys = None
-    if ts is not None:  # times at t0 are saved before the first step
-        at_t0 = ts <= t0
-        save_index, saved_ts = jnp.sum(at_t0), jnp.where(at_t0, t0, jnp.inf)
-        saved_ys = jax.tree_util.tree_map(
-            lambda x: jnp.where(jnp.reshape(at_t0, (-1,) + (1,) * x.ndim), x, jnp.inf),
-            save(t0, y0, args),
-        )
-    state = _State(
-        tprev=t0, tnext=jnp.minimum(tnext, t1), y=y0,
-        f=field(t0, y0, args) if tableau.fsal else None,
-        controller_state=controller_state, result=dfx.RESULTS.successful,
-        num_steps=jnp.array(0), save_index=save_index, saved_ts=saved_ts, saved_ys=saved_ys,
-    )
-
-    def save_between(state, keep, interpolation):
-        """Saves at the times ts[i] in (tprev, tnext] of an accepted step, by dense output."""
-
-        def cond(s):
-            index, _, _ = s
-            return keep & (index < len(ts)) & (ts[jnp.minimum(index, len(ts) - 1)] <= state.tnext)
-
-        def body(s):
-            index, out_ts, out_ys = s
-            t = ts[index]
-            out_ys = jax.tree_util.tree_map(
-                lambda x, buffer: buffer.at[index].set(x),
-                save(t, interpolation.evaluate(t), args), out_ys,
-            )
-            return index + 1, out_ts.at[index].set(t), out_ys
-
-        return eqxi.while_loop(
-            cond, body, (state.save_index, state.saved_ts, state.saved_ys),
-            max_steps=len(ts), buffers=lambda s: s[1:], kind=kind, checkpoints=len(ts),
-        )
-
-    def cond(state):
-        return (state.tprev < t1) & (state.result == dfx.RESULTS.successful)
-
-    def body(state):
-        h = state.tnext - state.tprev
-        f0 = state.f if tableau.fsal else field(state.tprev, state.y, args)
-        y1, y_error, fs = _stages(
-            lambda t, y: field(t, y, args), state.tprev, h, state.y, f0, tableau
-        )
-        y_error = jnp.where(jnp.isnan(y_error), jnp.inf, y_error)
-        keep, tprev, tnext, _, controller_state, result = controller.adapt_step_size(
-            state.tprev, state.tnext, state.y, y1, args, y_error, error_order,
-            state.controller_state,
-        )
-        tprev = jnp.minimum(tprev, t1)
-        tnext = clip(tprev, tnext, keep)
-        underflow = tnext - tprev <= UNDERFLOW_ULPS * jnp.finfo(tprev.dtype).eps * jnp.abs(tprev)
-        result = dfx.RESULTS.where(underflow & (tprev < t1), dfx.RESULTS.dt_min_reached, result)
-        y = jnp.where(keep, y1, state.y)
-        if stop is not None:
-            result = dfx.RESULTS.where(keep & stop(tprev, y, args), dfx.RESULTS.event_occurred,
-                                       result)
-        save_index, saved_ts, saved_ys = state.save_index, state.saved_ts, state.saved_ys
-        if ts is not None:
-            interpolation = solver.interpolation_cls(
-                t0=state.tprev, t1=state.tnext, y0=state.y, y1=y1, k=h * jnp.stack(fs)
-            )
-            save_index, saved_ts, saved_ys = save_between(state, keep, interpolation)
-        return _State(
-            tprev=tprev, tnext=tnext, y=y,
-            f=jnp.where(keep, fs[-1], state.f) if tableau.fsal else None,
-            controller_state=controller_state, result=result, num_steps=state.num_steps + 1,
-            save_index=save_index, saved_ts=saved_ts, saved_ys=saved_ys,
-        )
-
-    final = eqxi.while_loop(
-        cond, body, state, max_steps=max_steps, buffers=_buffers, kind=kind,
-        checkpoints=getattr(adjoint, "checkpoints", None),
-    )
-    result = dfx.RESULTS.where(cond(final), dfx.RESULTS.max_steps_reached, final.result)
-    saved_ts, saved_ys = final.saved_ts, final.saved_ys
-    if ts is None:
-        saved_ts = final.tprev[None]
-        saved_ys = jax.tree_util.tree_map(lambda x: x[None], save(final.tprev, final.y, args))
-    return LeanSolution(ts=saved_ts, ys=saved_ys, result=result,
-                        stats={"num_steps": final.num_steps})

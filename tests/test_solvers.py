@@ -155,7 +155,7 @@ def test_failures_are_statuses_with_nan(loop):
 
 
 def test_lean_loop_step_size_underflow_and_nonfinite_field():
-    from qsync_jax._solvers import lean_solve
+    from qsync_jax._lean import lean_solve
 
     def field(t, y, args):  # finite-time blow-up y' = y² from y = 1 at t = 1
         return y**2
