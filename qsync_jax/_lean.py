@@ -18,16 +18,19 @@ one loop body. :func:`qsync_jax.evolve` and :func:`qsync_jax.time_average` use i
     \lambda_{k+1},\qquad \bar\theta = \sum_k \Big(\frac{\partial\Psi_k}{\partial\theta}
     \Big)^{\!\top}\lambda_{k+1},$$
 
-  each term one ``jax.vjp`` of the step's straight-line stages. It is the derivative Diffrax's
-  own reverse mode computes, to rounding, without differentiating the loop's bookkeeping
-  (controller, clipping, checks). The forward pass stores the loop's state every K accepted
-  steps (``checkpoints`` of them, default $\lceil\sqrt{\text{max\_steps}}\,\rceil$, and
-  K = ⌈max_steps / checkpoints⌉); the backward pass recomputes one segment of K steps at a time
-  from its checkpoint, storing its states, and runs back through it. Memory: checkpoints + K
+  each term one ``jax.vjp`` of the step's straight-line stages. With respect to y0 and the
+  parameters it is the derivative Diffrax's own reverse mode computes, to rounding, without
+  differentiating the loop's bookkeeping (controller, clipping, checks). The forward pass
+  stores the loop's state every K accepted steps (``checkpoints`` of them, default
+  $\lceil\sqrt{\text{max\_steps}}\,\rceil$, and K = ⌈max_steps / checkpoints⌉); the backward
+  pass recomputes one segment of K steps at a time from its checkpoint, storing its states,
+  and runs back through it. Memory: checkpoints + K
   states; work: about two forward solves plus one vector–Jacobian product per step. The
   end points get the exact solution's sensitivities, $\bar t_1 = \lambda_N\cdot f(t_1, y_N)$ and
-  $\bar t_0 = -\lambda_0\cdot f(t_0, y_0)$ (accurate to the solver's tolerance). Parameters the
-  vector field closes over are differentiated too (``jax.closure_convert``).
+  $\bar t_0 = -\lambda_0\cdot f(t_0, y_0)$ (accurate to the solver's tolerance; Diffrax's, which
+  moves the step times with t0, differ from them at that level; a solve that stopped before
+  t1 does not depend on t1). Array values the vector field closes over are differentiated too
+  (``jax.closure_convert``); the non-array leaves of ``args`` stay static.
 - a solve that saves at given times (dense output) runs the loop under Equinox's checkpointed
   ``while`` loop, which reverse-mode differentiates the whole loop body.
 """
@@ -217,12 +220,15 @@ def lean_solve(field, y0, t0, t1, args, *, solver, controller: dfx.PIDController
     kind = loop_kind(adjoint)
     options = dict(solver=solver, controller=controller, stop=stop)
     if kind == "checkpointed" and ts is None:
-        start = jax.lax.stop_gradient(  # the first step size carries no derivative (Diffrax)
+        # The step times are held fixed (the derivatives in t0 and t1 come from the end-point
+        # formulas), so the controller's first step carries no derivative.
+        start = jax.lax.stop_gradient(
             _Loop(field, t0, t1, args, save=None, ts=None, kind="lax", **options).start(y0, dt0))
-        converted, consts = jax.closure_convert(field, t0, y0, args)
+        arrays, static = eqx.partition(args, eqx.is_array)
+        converted, consts = jax.closure_convert(_of_arrays(field, static), t0, y0, arrays)
         y, t, result, num_steps = _final_state(
-            (y0, t0, t1, args, tuple(consts)), converted, start, options, max_steps,
-            adjoint.checkpoints)
+            (y0, t0, t1, arrays, tuple(consts)), converted, start,
+            {**options, "stop": _of_arrays(stop, static)}, max_steps, adjoint.checkpoints)
         saved = jax.tree_util.tree_map(lambda x: x[None], save(t, y, args))
         return LeanSolution(ts=t[None], ys=saved, result=result,
                             stats={"num_steps": num_steps})
@@ -240,6 +246,13 @@ def lean_solve(field, y0, t0, t1, args, *, solver, controller: dfx.PIDController
 
 
 # ------------------------------------------------------------------ the discrete adjoint
+
+
+def _of_arrays(fn, static):
+    """``fn(t, y, args)`` as a function of the array leaves of ``args`` (``static`` the rest)."""
+    if fn is None:
+        return None
+    return lambda t, y, arrays: fn(t, y, eqx.combine(arrays, static))
 
 
 def _segments(max_steps: int, checkpoints: int | None) -> tuple[int, int]:
@@ -325,7 +338,8 @@ def _final_state_bwd(residuals, grad_obj, perturbed, inputs, converted, start, o
     def segment(carry):
         """Back through the accepted steps j·K … j·K + m − 1, recomputed from checkpoint j."""
         j, lam, grads = carry
-        m = jnp.minimum(per, accepted - j * per)
+        # m = 0 for a finished lane of a vmapped solve (j < 0) while other lanes go on
+        m = jnp.where(j >= 0, jnp.minimum(per, accepted - j * per), 0)
         times = jnp.zeros((per + 1, 2), t_final.dtype)
         states = jnp.zeros((per + 1, *y_final.shape), y_final.dtype)
 
@@ -337,10 +351,10 @@ def _final_state_bwd(residuals, grad_obj, perturbed, inputs, converted, start, o
             times = times.at[row].set(jnp.stack([state.tprev, state.tnext - state.tprev]))
             return new, i + step_accepted.astype(i.dtype), times, states.at[row].set(state.y)
 
-        start = jax.tree_util.tree_map(lambda b: b[j], stored)
+        start = jax.tree_util.tree_map(lambda b: b[jnp.maximum(j, 0)], stored)
         _, _, times, states = eqxi.while_loop(
-            lambda c: c[1] < m, forward, (start, jnp.array(0), times, states),
-            max_steps=max_steps, kind="lax")
+            lambda c: (c[1] < m) & loop.cond(c[0]), forward,
+            (start, jnp.array(0), times, states), max_steps=max_steps, kind="lax")
 
         def backward(i, c):
             lam, grads = c
@@ -356,7 +370,9 @@ def _final_state_bwd(residuals, grad_obj, perturbed, inputs, converted, start, o
     last = (accepted + per - 1) // per - 1
     _, lam, grads = jax.lax.while_loop(lambda c: c[0] >= 0, segment, (last, y_bar, zero))
     g_args, g_consts = grads
-    t1_bar = jnp.vdot(y_bar, loop.field(t_final, y_final, args))
+    t_bar = jnp.zeros_like(t_final) if grad_obj[1] is None else grad_obj[1]
+    reached = t_final == inputs[2]  # a solve that stopped early does not depend on t1
+    t1_bar = jnp.where(reached, jnp.vdot(y_bar, loop.field(t_final, y_final, args)) + t_bar, 0.0)
     t0_bar = -jnp.vdot(lam, loop.field(t0, y0, args))
     grad = (lam, t0_bar, t1_bar, g_args, g_consts)
     return jax.tree_util.tree_map(lambda p, g: g if p else None, perturbed, grad)

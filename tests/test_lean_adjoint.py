@@ -66,13 +66,13 @@ def field(t, y, k):
 
 
 def final(k, t0=0.0, t1=3.0, adjoint=dfx.RecursiveCheckpointAdjoint(), max_steps=1000,
-          scale=1.0):
+          scale=1.0, save=lambda t, y, k: y, stop=None):
     def scaled(t, y, k):
         return scale * field(t, y, k)
 
     sol = lean_solve(scaled, jnp.array([1.0, 2.0]), jnp.asarray(t0), jnp.asarray(t1), k,
                      solver=dfx.Tsit5(), controller=dfx.PIDController(rtol=1e-10, atol=1e-10),
-                     adjoint=adjoint, max_steps=max_steps, dt0=None, save=lambda t, y, k: y)
+                     adjoint=adjoint, max_steps=max_steps, dt0=None, save=save, stop=stop)
     return jnp.sum(jnp.cos(sol.ys[-1]))
 
 
@@ -90,7 +90,8 @@ def test_segments_cover_the_step_budget():
     assert _segments(1_000_000, None) == (1000, 1000)
 
 
-@pytest.mark.parametrize("checkpoints", [None, 7, pytest.param(1, marks=pytest.mark.slow),
+@pytest.mark.parametrize("checkpoints", [7, pytest.param(None, marks=pytest.mark.slow),
+                                         pytest.param(1, marks=pytest.mark.slow),
                                          pytest.param(1000, marks=pytest.mark.slow)])
 def test_any_number_of_checkpoints_equals_forward_mode(checkpoints):
     # None: √max_steps; 1: one segment of max_steps; 7: several, the last partial; 1000: one
@@ -101,11 +102,20 @@ def test_any_number_of_checkpoints_equals_forward_mode(checkpoints):
     np.testing.assert_allclose(reverse, forward, rtol=1e-12)
 
 
-def test_end_points_match_central_differences():
-    of_ends = jax.jit(lambda t0, t1: final(K, t0, t1))
+@pytest.mark.parametrize("save", [lambda t, y, k: y * t,
+                                  pytest.param(lambda t, y, k: y, marks=pytest.mark.slow)],
+                         ids=["time-dependent", "state"])
+def test_end_points_match_central_differences(save):
+    of_ends = jax.jit(lambda t0, t1: final(K, t0, t1, save=save))
     g0, g1 = jax.jit(jax.grad(of_ends, argnums=(0, 1)))(0.5, 3.0)
     np.testing.assert_allclose(g0, central(lambda t0: of_ends(t0, 3.0), 0.5), rtol=1e-6)
     np.testing.assert_allclose(g1, central(lambda t1: of_ends(0.5, t1), 3.0), rtol=1e-6)
+
+
+def test_a_solve_stopped_early_does_not_depend_on_t1():
+    stop = lambda t, y, k: y[0] < 0.5  # noqa: E731  (reached near t = 1)
+    g1 = jax.jit(jax.grad(lambda t1: final(K, 0.0, t1, stop=stop)))(3.0)
+    assert float(g1) == 0.0
 
 
 def test_closed_over_values_are_differentiated():
@@ -117,8 +127,11 @@ def test_closed_over_values_are_differentiated():
 
 
 def test_vmapped_gradients_equal_single_ones():
-    ks = jnp.stack([K, 2.0 * K, 0.5 * K])
-    batched = jax.jit(jax.vmap(jax.grad(final)))(ks)
-    single = jax.jit(jax.grad(final))
+    # Lanes of different lengths (t1 = 3 and 30) run through different numbers of segments.
+    ks, t1s = jnp.stack([K, 0.5 * K, 0.25 * K]), jnp.array([3.0, 30.0, 10.0])
+    adjoint = dfx.RecursiveCheckpointAdjoint(checkpoints=40)
+    gradient = jax.grad(lambda k, t1: final(k, 0.0, t1, adjoint=adjoint, max_steps=4000))
+    batched, single = jax.jit(jax.vmap(gradient)), jax.jit(gradient)
+    got = batched(ks, t1s)
     for k in range(3):  # batched stage sums round differently: steps may differ slightly
-        np.testing.assert_allclose(batched[k], single(ks[k]), rtol=1e-9)
+        np.testing.assert_allclose(got[k], single(ks[k], t1s[k]), rtol=1e-9)
