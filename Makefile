@@ -19,11 +19,16 @@ $(VENV)/.installed-%-$(CKSUM): $(BIN)/python pyproject.toml
 demo: $(VENV)/.installed-plot-$(CKSUM)
 	$(BIN)/qsync reproduce all --quick --out figures
 
+# Tests in parallel processes (pytest-xdist), each its own JAX process: one per usable core,
+# 2 to 4 of them.
+WORKERS := $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, \"sched_getaffinity\") else os.cpu_count(); print(min(4, max(2, n or 2)))")
+PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS)
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=25
+	$(PYTEST) --durations=25
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -m ""
+	$(PYTEST) -m ""
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

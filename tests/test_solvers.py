@@ -26,8 +26,9 @@ def with_drive(E):
     return eqx.tree_at(lambda m: m.E, PAIR, jnp.broadcast_to(E, (2,)))
 
 
-@pytest.mark.parametrize("solver", [dfx.Dopri8(), pytest.param(dfx.Tsit5(), marks=pytest.mark.slow),
-                                    pytest.param(dfx.Dopri5(), marks=pytest.mark.slow)],
+# (slow: the default suite compares Unrolled with Diffrax in test_dense_output_matches_diffrax)
+@pytest.mark.slow
+@pytest.mark.parametrize("solver", [dfx.Dopri8(), dfx.Tsit5(), dfx.Dopri5()],
                          ids=lambda s: type(s).__name__)
 def test_same_steps_and_values_as_diffrax(solver):
     s_c, s_p, steps = average(qs.Unrolled(solver), PAIR, loop="diffrax")

@@ -98,6 +98,7 @@ def test_two_processes_give_the_single_process_bath_dataset(tmp_path, bath_refer
     assert list(status[[0, 10]]) == ["no_steady_state"] * 2 and (status == "success").sum() >= 5
 
 
+@pytest.mark.slow  # the default suite runs multi-process jobs of the bath sweep (same machinery)
 def test_two_processes_give_the_single_process_time_averages(tmp_path):
     _job_matches_one_process("pair", pair(), tmp_path)
 
