@@ -19,9 +19,9 @@ $(VENV)/.installed-%-$(CKSUM): $(BIN)/python pyproject.toml
 demo: $(VENV)/.installed-plot-$(CKSUM)
 	$(BIN)/qsync reproduce all --quick --out figures
 
-# Tests in parallel processes (pytest-xdist), each its own JAX process: one per usable core,
-# 2 to 4 of them.
-WORKERS := $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, \"sched_getaffinity\") else os.cpu_count(); print(min(4, max(2, n or 2)))")
+# Tests in parallel processes (pytest-xdist), each its own JAX process: one per usable core
+# (the library's own count), 2 to 4 of them. Expanded when a recipe runs, after the install.
+WORKERS = $(shell $(BIN)/python -c "from qsync_jax._pool import usable_cores; print(min(4, max(2, usable_cores())))")
 PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS)
 
 test: $(STAMP)
