@@ -20,9 +20,9 @@ demo: $(VENV)/.installed-plot-$(CKSUM)
 	$(BIN)/qsync reproduce all --quick --out figures
 
 # Tests in parallel processes (pytest-xdist), each its own JAX process: one per usable core
-# (the library's own count), 2 to 4 of them. Expanded when a recipe runs, after the install.
-WORKERS = $(shell $(BIN)/python -c "from qsync_jax._pool import usable_cores; print(min(4, max(2, usable_cores())))")
-PYTEST = $(BIN)/python -m pytest -q -n $(WORKERS)
+# (the library's own count, from qsync_jax/_pool.py, which imports nothing but os), 2 to 4.
+WORKERS := $(shell cd qsync_jax && $(PYTHON) -B -c "from _pool import usable_cores; print(min(4, max(2, usable_cores())))")
+PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS)
 
 test: $(STAMP)
 	$(PYTEST) --durations=25
