@@ -481,6 +481,28 @@ def test_import_keeps_a_pool_size_set_by_the_user():
     assert out.strip() == "7"
 
 
+def test_use_cpu_devices_schedules_each_device_on_one_thread():
+    # XLA's concurrency-optimized schedule hands one device's work between the pool's threads;
+    # use_cpu_devices turns it off (benchmarks/bench_sweep.py: CPU time / wall time), keeping
+    # the user's other flags and a setting of that flag made by the user.
+    from qsync_jax._devices import SEQUENTIAL_SCHEDULE
+
+    code = "import os, qsync_jax as qs; qs.use_cpu_devices(2); print(os.environ['XLA_FLAGS'])"
+    for preset, expected in (
+        (None, SEQUENTIAL_SCHEDULE),
+        ("--xla_cpu_enable_fast_math=false",
+         f"--xla_cpu_enable_fast_math=false {SEQUENTIAL_SCHEDULE}"),
+        ("--xla_cpu_enable_concurrency_optimized_scheduler=true",
+         "--xla_cpu_enable_concurrency_optimized_scheduler=true"),
+    ):
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        env = {**env, "PYTHONPATH": str(TESTS), **({"XLA_FLAGS": preset} if preset else {})}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == expected
+
+
 def test_use_cpu_devices_rejects_bad_input_and_late_calls():
     for bad in (0, -1, 2.0, True, "2"):
         with pytest.raises(ValueError, match="positive integer"):
