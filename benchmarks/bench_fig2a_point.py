@@ -16,6 +16,9 @@ Side by side, in one run and one JSON file (``benchmarks/results/``):
   right-hand side and with a numba-compiled one (if numba is installed);
 - ratios per core (baseline CPU time / qsync_jax CPU time) and in wall time, with the cores each
   side kept busy (CPU / wall), and the relative difference of the averages (checked < 1e-5).
+- the same solve as a trajectory (``qs.evolve`` to t_final, default loop and solver), saving S_c
+  and S_p at one time (t_final) and at 2001 times from t_final / 2001 (Fig. 2(a)'s time
+  series): run time and µs per step against the time average's (the cost of saving).
 
 On a shared machine run it when it is quiet: CPU-time ratios are robust to other processes, wall
 times are not.
@@ -79,6 +82,24 @@ def jax_point(solver_name, loop, window, repeats, peak):
     }
 
 
+def jax_trajectory(n_saves, t_final, repeats):
+    """``qs.evolve`` of the point to t_final, saving S_c and S_p at ``n_saves`` times."""
+    model = qs.optomechanical_pair(**FIG2A)
+    config = qs.SolverConfig(rtol=RTOL, atol=ATOL)
+    ts = jax.numpy.linspace(t_final / n_saves, t_final, n_saves)  # S_p is undefined at t = 0
+
+    def run():
+        return jax.block_until_ready(qs.evolve(model, ts, config=config,
+                                               save=qs.SyncMeasures((1, 3))))
+
+    run()
+    result, wall, cpu = best_of(run, repeats)
+    steps = int(result.num_steps)
+    return {"saves": n_saves, "status": str(qs.status_names(result.status)),
+            "num_steps": steps, "run_wall_s": wall, "run_cpu_s": cpu,
+            "us_per_step_cpu": 1e6 * cpu / steps}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--t-final", type=float, default=2000.0)
@@ -121,6 +142,16 @@ def main(argv=None):
                   f"{row['num_steps']} steps, {row['us_per_step_cpu']:.2f} µs/step, "
                   f"{100 * row['fraction_of_float64_peak']:.1f} % of peak; {ratios}; "
                   f"rel. diff {row['max_rel_diff_vs_scipy']:.1e}", flush=True)
+
+    average = next(r for r in report["qsync_jax"] if r["loop"] == "auto")
+    report["trajectory"] = []
+    for n_saves in (1, 2001):
+        row = jax_trajectory(n_saves, args.t_final, args.repeats)
+        row["cpu_vs_time_average"] = row["run_cpu_s"] / average["run_cpu_s"]
+        report["trajectory"].append(row)
+        print(f"  evolve, {n_saves} saves: {row['run_cpu_s']:.3f} s CPU, {row['num_steps']} steps, "
+              f"{row['us_per_step_cpu']:.2f} µs/step ({row['cpu_vs_time_average']:.2f}x the "
+              f"time average)", flush=True)
 
     write_report("bench_fig2a_point", report, args.output)
 

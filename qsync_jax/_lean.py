@@ -138,16 +138,22 @@ class _Loop:
         return (state.tprev < self.t1) & (state.result == dfx.RESULTS.successful)
 
     def _save_between(self, state, keep, interpolation):
-        """Saves at the times ts[i] in (tprev, tnext] of an accepted step, by dense output."""
+        """Saves at the times ts[i] in (tprev, tnext] of an accepted step, by dense output.
+
+        The times are read from ts with an infinite time appended, which ends the loop once all
+        are saved. It also keeps the save inside this loop: read from ts of one time, t would be
+        a constant of the loop, and XLA would hoist the save (dense output, ``save``, the health
+        check's eigenvalues) out of it into the solver's step, computing it at every step."""
         ts = self.ts
+        times = jnp.append(ts, jnp.inf)
 
         def cond(s):
             index, _, _ = s
-            return keep & (index < len(ts)) & (ts[jnp.minimum(index, len(ts) - 1)] <= state.tnext)
+            return keep & (times[index] <= state.tnext)
 
         def body(s):
             index, out_ts, out_ys = s
-            t = ts[index]
+            t = times[index]
             out_ys = jax.tree_util.tree_map(
                 lambda x, buffer: buffer.at[index].set(x),
                 self.save(t, interpolation.evaluate(t), self.args), out_ys,

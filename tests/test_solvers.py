@@ -1,6 +1,8 @@
 """The lean Runge–Kutta loop and unrolled steps against Diffrax's loop, and the batched small
 matrix product against NumPy."""
 
+import re
+
 import diffrax as dfx
 import equinox as eqx
 import jax
@@ -131,6 +133,45 @@ def test_lean_evolve_saves_match_diffrax_dense_output():
     np.testing.assert_allclose(runs[0].states.cov, runs[1].states.cov, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(runs[0].states.mean, runs[1].states.mean, rtol=1e-7, atol=1e-9)
     np.testing.assert_array_equal(runs[0].states.cov[0], PAIR.initial_state().cov)
+
+
+def _eigensolver_loop_depths(fn, *args) -> list[int]:
+    """For each place of ``fn``'s optimized XLA program that calls LAPACK's eigensolver, the
+    number of ``while`` loops and conditionals it sits in."""
+    hlo = jax.jit(fn).lower(*args).compile().as_text()
+    computations = {}
+    for text in hlo.split("\n\n"):
+        name = re.match(r"\s*(?:ENTRY\s+)?%?([\w.\-]+)", text)
+        if name:
+            computations[name.group(1)] = text
+    depths = []
+
+    def walk(name, depth):
+        text = computations[name]
+        if re.search(r'custom_call_target="lapack_\w*ev', text):
+            depths.append(depth)
+        for call in re.finditer(r"\b(?:while|conditional|call)\((.*)", text):
+            for callee in re.findall(r"%([\w.\-]+)", call.group(1)):
+                if callee in computations and callee != name:
+                    walk(callee, depth + 1)
+
+    walk(next(n for n, t in computations.items() if t.lstrip().startswith("ENTRY")), 0)
+    return depths
+
+
+@pytest.mark.parametrize("ts", [[30.0], [15.0, 30.0]])
+def test_saves_stay_inside_the_save_loop(ts):
+    # With one save time, XLA once hoisted the save (dense output, save, the health check's
+    # eigenvalues) out of the save loop into the solver's step, which then paid for it at every
+    # step (3-4x the solve). The eigensolver runs outside the loops (at t0) or in the save loop
+    # inside the step loop, never in the step loop itself.
+    depths = _eigensolver_loop_depths(
+        lambda m, ts: qs.evolve(m, ts, save=MEASURES).states, PAIR, jnp.asarray(ts))
+    assert 1 not in depths and max(depths) >= 2, depths
+    last = qs.evolve(PAIR, jnp.asarray(ts), save=MEASURES).states
+    both = qs.evolve(PAIR, jnp.asarray([15.0, 30.0]), save=MEASURES).states
+    for key in last:
+        np.testing.assert_allclose(last[key][-1], both[key][-1], rtol=1e-12)
 
 
 @pytest.mark.slow
