@@ -86,6 +86,23 @@ class _State(eqx.Module):
 UNDERFLOW_ULPS = 10
 """A step of at most this many units in the last place of t ends the solve (``lean_solve``)."""
 
+CLIP_ULPS = 100
+"""A step that ends within this many units in the last place below t1 is made to end at t1."""
+
+
+def floats_before(x, n: int):
+    """The n-th floating-point number below ``x`` (finite): n steps of ``nextafter(·, −∞)``,
+    in one integer subtraction on the bit pattern, mapped to integers in the order of the floats
+    (Diffrax's loop takes the n steps one by one, a chain of n operations to trace and compile;
+    the two agree except within n steps above 0, where Diffrax's first step below 0 goes to
+    −``finfo.tiny``). Carries no derivative."""
+    x = jax.lax.stop_gradient(x)
+    int_type = jnp.dtype(f"int{8 * x.dtype.itemsize}")
+    lowest = jnp.iinfo(int_type).min
+    bits = jax.lax.bitcast_convert_type(x, int_type)
+    key = jnp.where(bits < 0, lowest - bits, bits) - n  # ±0 ↦ 0, below 0 negative
+    return jax.lax.bitcast_convert_type(jnp.where(key < 0, lowest - key, key), x.dtype)
+
 
 def _buffers(state: _State):
     return state.saved_ts, state.saved_ys
@@ -102,10 +119,8 @@ class _Loop:
             solver, controller, save, ts, stop)
         self.kind = kind
         self.error_order = solver.error_order(dfx.ODETerm(field))
-        t1_floor = t1  # t1 less 100 ULPs: a step ending beyond this is clipped to end at t1
-        for _ in range(100):
-            t1_floor = eqxi.prevbefore(t1_floor)
-        self.t1_floor = t1_floor
+        # a step ending beyond t1 less 100 ULPs is clipped to end at t1 (as in Diffrax)
+        self.t1_floor = floats_before(t1, CLIP_ULPS)
 
     def start(self, y0, dt0):
         """The controller's first step and state (with ``dt0=None`` Hairer's initial step, which

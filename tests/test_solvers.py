@@ -218,6 +218,27 @@ def test_lean_loop_step_size_underflow_and_nonfinite_field():
     assert float(sol.ts[-1]) <= 0.5
 
 
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+def test_floats_before_equals_repeated_nextafter(dtype):
+    # the lean loop's threshold for clipping a step to t1: Diffrax's 100 prevbefore steps
+    import equinox.internal as eqxi
+
+    from qsync_jax._lean import CLIP_ULPS, floats_before
+
+    rng = np.random.default_rng(3)
+    exponent = 300 if dtype == jnp.float64 else 30
+    x = rng.normal(size=500) * 10.0 ** rng.integers(-exponent, exponent, 500)
+    x = jnp.asarray(np.concatenate([x, [1.0, -1.0, 0.5, 2000.0, -2000.0]]), dtype)
+    reference = x
+    for _ in range(CLIP_ULPS):
+        reference = eqxi.prevbefore(reference)
+    np.testing.assert_array_equal(floats_before(x, CLIP_ULPS), reference)
+    assert float(floats_before(jnp.asarray(1.0, dtype), 1)) == np.nextafter(
+        np.asarray(1.0, dtype), np.asarray(-np.inf, dtype))
+    assert float(floats_before(jnp.zeros((), dtype), 1)) < 0
+    assert float(jax.grad(lambda t: floats_before(t, 3) * 0.0 + t)(jnp.asarray(2.0, dtype))) == 1
+
+
 def test_solver_config_rejects_unknown_loop():
     for bad in ("fast", None, 1):
         with pytest.raises(ValueError, match="`loop`"):
