@@ -158,7 +158,9 @@ class _Loop:
         The times are read from ts with an infinite time appended, which ends the loop once all
         are saved. It also keeps the save inside this loop: read from ts of one time, t would be
         a constant of the loop, and XLA would hoist the save (dense output, ``save``, the health
-        check's eigenvalues) out of it into the solver's step, computing it at every step."""
+        check's eigenvalues) out of it into the solver's step, computing it at every step. Under
+        ``vmap`` a lane with nothing left to save still runs the body while others save; its t
+        is held inside its step (the dense output at t = ∞ would give 0·∞ = NaN derivatives)."""
         ts = self.ts
         times = jnp.append(ts, jnp.inf)
 
@@ -168,7 +170,7 @@ class _Loop:
 
         def body(s):
             index, out_ts, out_ys = s
-            t = times[index]
+            t = jnp.minimum(times[index], state.tnext)
             out_ys = jax.tree_util.tree_map(
                 lambda x, buffer: buffer.at[index].set(x),
                 self.save(t, interpolation.evaluate(t), self.args), out_ys,

@@ -150,7 +150,7 @@ def _eigensolver_loop_depths(fn, *args) -> list[int]:
         text = computations[name]
         if re.search(r'custom_call_target="lapack_\w*ev', text):
             depths.append(depth)
-        for call in re.finditer(r"\b(?:while|conditional|call)\((.*)", text):
+        for call in re.finditer(r"(?<![\w-])(?:while|conditional|call)\((.*)", text):
             for callee in re.findall(r"%([\w.\-]+)", call.group(1)):
                 if callee in computations and callee != name:
                     walk(callee, depth + 1)
@@ -160,6 +160,7 @@ def _eigensolver_loop_depths(fn, *args) -> list[int]:
 
 
 @pytest.mark.parametrize("ts", [[30.0], [15.0, 30.0]])
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="reads LAPACK calls of XLA:CPU")
 def test_saves_stay_inside_the_save_loop(ts):
     # With one save time, XLA once hoisted the save (dense output, save, the health check's
     # eigenvalues) out of the save loop into the solver's step, which then paid for it at every
@@ -172,6 +173,27 @@ def test_saves_stay_inside_the_save_loop(ts):
     both = qs.evolve(PAIR, jnp.asarray([15.0, 30.0]), save=MEASURES).states
     for key in last:
         np.testing.assert_allclose(last[key][-1], both[key][-1], rtol=1e-12)
+
+
+def test_vmapped_reverse_mode_through_saves_of_different_times():
+    # Lane 0 saves its last time while lane 1 still saves in the same step; the save loop then
+    # also runs lane 0 with nothing left to save, whose derivative must stay finite (a dense
+    # output evaluated at the infinite end marker gave NaN).
+    from qsync_jax._lean import lean_solve
+
+    def total(rate, ts):
+        sol = lean_solve(lambda t, y, rate: -rate * y, jnp.ones(2), 0.0, ts[-1], rate,
+                         solver=dfx.Dopri5(), controller=dfx.PIDController(rtol=1e-4, atol=1e-4),
+                         adjoint=dfx.RecursiveCheckpointAdjoint(), max_steps=100, dt0=None,
+                         save=lambda t, y, rate: y, ts=ts)
+        return sol.ys.sum()
+
+    ts = jnp.array([[0.3, 0.6, 1.0], [0.97, 0.98, 1.0]])
+    batched = jax.vmap(jax.grad(total), (None, 0))(1.0, ts)
+    single = [jax.grad(total)(1.0, t) for t in ts]
+    np.testing.assert_allclose(batched, single, rtol=1e-12)
+    exact = [-2.0 * float(jnp.sum(t * jnp.exp(-t))) for t in ts]  # d/dr Σ 2 e^{-r t} at r = 1
+    np.testing.assert_allclose(batched, exact, rtol=1e-3)
 
 
 @pytest.mark.slow
@@ -236,7 +258,7 @@ def test_floats_before_equals_repeated_nextafter(dtype):
     assert float(floats_before(jnp.asarray(1.0, dtype), 1)) == np.nextafter(
         np.asarray(1.0, dtype), np.asarray(-np.inf, dtype))
     assert float(floats_before(jnp.zeros((), dtype), 1)) < 0
-    assert float(jax.grad(lambda t: floats_before(t, 3) * 0.0 + t)(jnp.asarray(2.0, dtype))) == 1
+    assert float(jax.grad(lambda t: floats_before(t, 3))(jnp.asarray(2.0, dtype))) == 0
 
 
 def test_solver_config_rejects_unknown_loop():
