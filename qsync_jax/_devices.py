@@ -33,12 +33,10 @@ Two guards, the second independent of when JAX was started:
 **One thread per device.** XLA's CPU scheduler orders a program for concurrency by default: the
 independent operations of a loop body may run on different threads of the pool at once. When
 every core is already a device running its own share, this only hands each device's work back
-and forth between threads, and the cores wait on the hand-offs: a sweep's chunk on 2 devices of
-a 2-core machine kept them busy 1.6–1.7 of 2 (CPU time / wall time), against 1.8–1.9 with the
-sequential schedule, at 23 % more points per second
-(``benchmarks/bench_sweep.py``). One point on one device runs as fast either way.
-:func:`use_cpu_devices` therefore adds ``SEQUENTIAL_SCHEDULE`` to ``XLA_FLAGS`` (XLA reads it when
-JAX starts its backend; a setting of that flag already in ``XLA_FLAGS`` is kept).
+and forth between threads, and the cores wait on the hand-offs (``benchmarks/bench_sweep.py``
+reports CPU time / wall time of a sweep's chunk). One point on one device runs as fast either
+way. :func:`use_cpu_devices` therefore adds ``SEQUENTIAL_SCHEDULE`` to ``XLA_FLAGS`` (XLA reads
+it when JAX starts its backend; a setting of that flag already in ``XLA_FLAGS`` is kept).
 """
 
 import os

@@ -121,6 +121,8 @@ class _Loop:
         self.error_order = solver.error_order(dfx.ODETerm(field))
         # a step ending beyond t1 less 100 ULPs is clipped to end at t1 (as in Diffrax)
         self.t1_floor = floats_before(t1, CLIP_ULPS)
+        # the save times and an infinite end marker (_save_between)
+        self.marked_ts = None if ts is None else jnp.append(ts, jnp.inf)
 
     def start(self, y0, dt0):
         """The controller's first step and state (with ``dt0=None`` Hairer's initial step, which
@@ -161,16 +163,15 @@ class _Loop:
         check's eigenvalues) out of it into the solver's step, computing it at every step. Under
         ``vmap`` a lane with nothing left to save still runs the body while others save; its t
         is held inside its step (the dense output at t = ∞ would give 0·∞ = NaN derivatives)."""
-        ts = self.ts
-        times = jnp.append(ts, jnp.inf)
+        ts, marked = self.ts, self.marked_ts
 
         def cond(s):
             index, _, _ = s
-            return keep & (times[index] <= state.tnext)
+            return keep & (marked[index] <= state.tnext)
 
         def body(s):
             index, out_ts, out_ys = s
-            t = jnp.minimum(times[index], state.tnext)
+            t = jnp.minimum(marked[index], state.tnext)
             out_ys = jax.tree_util.tree_map(
                 lambda x, buffer: buffer.at[index].set(x),
                 self.save(t, interpolation.evaluate(t), self.args), out_ys,

@@ -113,9 +113,9 @@ def _stages(field, t0, h, y0, f0, tableau: dfx.ButcherTableau):
     """One explicit Runge–Kutta step from (t0, y0) with f0 = field(t0, y0): (y1, error, fs).
 
     The stages call the field through one ``jax.jit``, so it is traced and lowered once per
-    step function, not once per stage (XLA inlines the calls: the compiled step is numerically
-    equivalent, equal to rounding);
-    this cuts a first solve's trace and compile time by a third."""
+    step function, not once per stage (XLA inlines the calls: the compiled step is equivalent,
+    equal to rounding); ``benchmarks/bench_cli.py`` times a first solve's trace, lowering and
+    compilation."""
     fs = [f0]
     field = jax.jit(field)
     for c, row in zip(tableau.c, tableau.a_lower):

@@ -164,8 +164,8 @@ def _eigensolver_loop_depths(fn, *args) -> list[int]:
 def test_saves_stay_inside_the_save_loop(ts):
     # With one save time, XLA once hoisted the save (dense output, save, the health check's
     # eigenvalues) out of the save loop into the solver's step, which then paid for it at every
-    # step (3-4x the solve). The eigensolver runs outside the loops (at t0) or in the save loop
-    # inside the step loop, never in the step loop itself.
+    # step (benchmarks/bench_fig2a_point.py times it). The eigensolver runs outside the loops
+    # (at t0) or in the save loop inside the step loop, never in the step loop itself.
     depths = _eigensolver_loop_depths(
         lambda m, ts: qs.evolve(m, ts, save=MEASURES).states, PAIR, jnp.asarray(ts))
     assert 1 not in depths and max(depths) >= 2, depths
